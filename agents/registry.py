@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envs.params import GameParams
-
 from agents.policy import Policy
 from agents.scripted import FootsiesBot, IdleBot, RandomBot
+from envs.params import GameParams
 
 SCRIPTED_BOTS: dict[str, Callable[[GameParams], Policy]] = {
     "idle": lambda params: IdleBot(),

@@ -14,6 +14,8 @@ from envs.actions import NUM_ACTIONS, Action
 from envs.observation import ME, OPP, FighterField, MatchField
 from envs.params import GameParams
 
+_SAFETY_PX = 2.0
+
 
 class IdleBot:
     """Never presses anything (always ``NO_ACTION``): the degenerate "99% accuracy" bot of the lecture."""
@@ -71,8 +73,15 @@ class FootsiesBot:
         self.params = params if params is not None else GameParams()
         self.style = style if style is not None else FootsiesStyle()
         moves = self.params.moves
-        self._light, self._heavy = moves["LIGHT_ATTACK"], moves["HEAVY_ATTACK"]
-        self._throw, self._anti_air = moves["THROW"], moves["ANTI_AIR"]
+        # Reaches it trusts, a little short of the real ones: the observation is float32, and a
+        # poke at exactly max range that the engine (float64) sees as 0.0001 px short would whiff
+        # forever.
+        self._light_reach = moves["LIGHT_ATTACK"].reach - _SAFETY_PX
+        self._heavy_reach = moves["HEAVY_ATTACK"].reach - _SAFETY_PX
+        self._throw_reach = moves["THROW"].reach - _SAFETY_PX
+        self._anti_air_reach = moves["ANTI_AIR"].reach - _SAFETY_PX
+        self._light_startup = moves["LIGHT_ATTACK"].startup
+        self._heavy_startup = moves["HEAVY_ATTACK"].startup
         # the opponent's reach by attack one-hot (LIGHT, HEAVY, SPECIAL, THROW, ANTI_AIR)
         self._opp_reach = np.array([moves[a.name].reach for a in
                                     (Action.LIGHT_ATTACK, Action.HEAVY_ATTACK, Action.SPECIAL,
@@ -105,39 +114,39 @@ class FootsiesBot:
         i_walk_forward = me[:, FighterField.WALKING] > 0
         fireball_ready = (me[:, FighterField.SPECIAL_COOLDOWN] == 0) & (
             me[:, FighterField.PROJECTILE_ACTIVE] == 0)
-        heavy_tip = self._heavy.reach + s.spacing_margin
+        heavy_tip = self._heavy_reach + s.spacing_margin
 
         rules = [
             (~free, Action.NO_ACTION),
-            (opp_air & (d <= self._anti_air.reach + s.anti_air_margin) & (d > 0), Action.ANTI_AIR),
+            (opp_air & (d <= self._anti_air_reach + s.anti_air_margin) & (d > 0), Action.ANTI_AIR),
             (opp_air, Action.NO_ACTION),
-            (opp_hitstun & (d <= self._light.reach), Action.LIGHT_ATTACK),
-            (opp_recovering & (opp_busy > self._heavy.startup) & (d <= self._heavy.reach),
+            (opp_hitstun & (d <= self._light_reach), Action.LIGHT_ATTACK),
+            (opp_recovering & (opp_busy > self._heavy_startup) & (d <= self._heavy_reach),
              Action.HEAVY_ATTACK),
-            (opp_recovering & (opp_busy > self._light.startup) & (d <= self._light.reach),
+            (opp_recovering & (opp_busy > self._light_startup) & (d <= self._light_reach),
              Action.LIGHT_ATTACK),
             (opp_recovering & (opp_busy > 12) & ~i_walk_forward, Action.WALK_FORWARD),
             (opp_attacking & (d <= opp_reach + 12) & ~i_guard, Action.GUARD),
             (opp_attacking & (d <= opp_reach + 12), Action.NO_ACTION),
             (fireball_incoming & ~i_guard, Action.GUARD),
             (fireball_incoming, Action.NO_ACTION),
-            (opp_guarding & (opp[:, FighterField.STUN] == 0) & (d <= self._throw.reach),
+            (opp_guarding & (opp[:, FighterField.STUN] == 0) & (d <= self._throw_reach),
              Action.THROW),
             # a turtling opponent: walk in to throw range instead of poking into the guard
             (opp_guarding & (opp[:, FighterField.STUN] == 0) & ~i_walk_forward, Action.WALK_FORWARD),
             (opp_guarding & (opp[:, FighterField.STUN] == 0), Action.NO_ACTION),
             # a crouching opponent ducks the heavy: jab it (lights hit low) or walk into jab range
-            (opp_crouching & (d <= self._light.reach), Action.LIGHT_ATTACK),
+            (opp_crouching & (d <= self._light_reach), Action.LIGHT_ATTACK),
             (opp_crouching & ~i_walk_forward, Action.WALK_FORWARD),
             (opp_crouching, Action.NO_ACTION),
             ((d > s.projectile_distance) & fireball_ready, Action.SPECIAL),
             ((d > heavy_tip) & ~i_walk_forward, Action.WALK_FORWARD),
             # at the tip of the heavy's reach: let an approaching opponent walk into it
-            ((d > self._heavy.reach) & (opp[:, FighterField.WALKING] > 0), Action.NO_ACTION),
-            ((d > self._heavy.reach) & ~i_walk_forward, Action.WALK_FORWARD),
-            (d > self._heavy.reach, Action.NO_ACTION),
-            (d <= self._light.reach, Action.LIGHT_ATTACK),
-            (d <= self._heavy.reach, Action.HEAVY_ATTACK),
+            ((d > self._heavy_reach) & (opp[:, FighterField.WALKING] > 0), Action.NO_ACTION),
+            ((d > self._heavy_reach) & ~i_walk_forward, Action.WALK_FORWARD),
+            (d > self._heavy_reach, Action.NO_ACTION),
+            (d <= self._light_reach, Action.LIGHT_ATTACK),
+            (d <= self._heavy_reach, Action.HEAVY_ATTACK),
         ]
         conditions = [cond for cond, _ in rules]
         choices = [int(action) for _, action in rules]

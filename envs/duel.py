@@ -16,7 +16,6 @@ from envs.engine import DRAW, RUNNING, DuelEngine
 from envs.params import GameParams
 
 
-
 class Duel:
     """A single match driven side by side; ``obs`` and ``rewards`` are ``(2, ...)`` arrays by side."""
 

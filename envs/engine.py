@@ -35,8 +35,8 @@ import numba
 import numpy as np
 
 from envs.actions import Action, check_action_batch
-from envs.observation import OBS_DIM, OPP, ME, FighterField, MatchField
-from envs.params import GameParams, Rules
+from envs.observation import ME, OBS_DIM, OPP, FighterField, MatchField
+from envs.params import GameParams
 
 RUNNING = -1
 DRAW = 2

@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from agents.policy import Policy
 from envs.actions import ACTION_NAMES, NUM_ACTIONS, InvalidActionError, check_action_batch
 from envs.engine import DRAW, DuelEngine
 from envs.params import GameParams
-
-from agents.policy import Policy
 
 
 @dataclass
@@ -78,7 +77,7 @@ def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: 
     tables, counts = [], []
     starts = range(0, num_matches, batch_size)
     wave_seeds = np.random.SeedSequence(seed).spawn(len(starts))
-    for start, wave_seed in tqdm(list(zip(starts, wave_seeds)), desc=f"{name_a} vs {name_b}",
+    for start, wave_seed in tqdm(list(zip(starts, wave_seeds, strict=True)), desc=f"{name_a} vs {name_b}",
                                  disable=not progress, unit="wave"):
         n = min(batch_size, num_matches - start)
         table, count = _play_wave(policy_a, policy_b, name_a, name_b, start, n, wave_seed,
