@@ -10,6 +10,7 @@ left or right side more often. One seed fixes the starting spots and every polic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,21 @@ from agents.policy import Policy
 from envs.actions import ACTION_NAMES, NUM_ACTIONS, InvalidActionError, check_action_batch
 from envs.engine import DRAW, DuelEngine
 from envs.params import GameParams
+
+
+class FrameRecorder(Protocol):
+    """Receives every frame the runner plays (the hook the log generator writes pro logs through).
+
+    ``begin_wave`` announces the wave's global match ids and which side policy A plays in each;
+    ``record_frame`` then gets, for each frame, the wave rows still running, the frame index (all
+    matches of a wave start together), and the observations each side saw ``(n, 2, OBS_DIM)`` and
+    the commands each side pressed ``(n, 2)`` for the whole wave (index them with ``rows``).
+    """
+
+    def begin_wave(self, match_ids: np.ndarray, a_side: np.ndarray) -> None: ...
+
+    def record_frame(self, rows: np.ndarray, frame: int, obs: np.ndarray,
+                     actions: np.ndarray) -> None: ...
 
 
 @dataclass
@@ -64,8 +80,13 @@ class MatchResults:
 
 def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: int = 0,
                  params: GameParams | None = None, observation_delay: int = 0,
-                 batch_size: int = 1024, progress: bool = False) -> MatchResults:
-    """Play ``num_matches`` matches of A vs B and return their :class:`MatchResults`."""
+                 batch_size: int = 1024, progress: bool = False,
+                 recorder: FrameRecorder | None = None, first_match_id: int = 0) -> MatchResults:
+    """Play ``num_matches`` matches of A vs B and return their :class:`MatchResults`.
+
+    ``recorder`` (optional) sees every frame; ``first_match_id`` offsets the match ids so several
+    calls can write one dataset.
+    """
     if isinstance(num_matches, bool) or not isinstance(num_matches, (int, np.integer)) \
             or num_matches < 1:
         raise ValueError(f"num_matches must be a positive int, got {num_matches!r}")
@@ -80,8 +101,8 @@ def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: 
     for start, wave_seed in tqdm(list(zip(starts, wave_seeds, strict=True)), desc=f"{name_a} vs {name_b}",
                                  disable=not progress, unit="wave"):
         n = min(batch_size, num_matches - start)
-        table, count = _play_wave(policy_a, policy_b, name_a, name_b, start, n, wave_seed,
-                                  params, observation_delay)
+        table, count = _play_wave(policy_a, policy_b, name_a, name_b, first_match_id + start, n,
+                                  wave_seed, params, observation_delay, recorder)
         tables.append(table)
         counts.append(count)
     return MatchResults(name_a, name_b, int(seed), pd.concat(tables, ignore_index=True),
@@ -90,7 +111,8 @@ def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: 
 
 def _play_wave(policy_a: Policy, policy_b: Policy, name_a: str, name_b: str, first_id: int,
                n: int, wave_seed: np.random.SeedSequence, params: GameParams,
-               observation_delay: int) -> tuple[pd.DataFrame, np.ndarray]:
+               observation_delay: int, recorder: FrameRecorder | None
+               ) -> tuple[pd.DataFrame, np.ndarray]:
     jitter_seed, seed_a, seed_b = (int(s.generate_state(1)[0]) for s in wave_seed.spawn(3))
     engine = DuelEngine(n, params, observation_delay)
     engine.reset(rng=np.random.default_rng(jitter_seed))
@@ -101,6 +123,9 @@ def _play_wave(policy_a: Policy, policy_b: Policy, name_a: str, name_b: str, fir
     side_b = 1 - side_a
     actions = np.zeros((n, 2), dtype=np.int64)
     counts = np.zeros((n, 2, NUM_ACTIONS), dtype=np.int64)
+    if recorder is not None:
+        recorder.begin_wave(first_id + rows, side_a.copy())
+    frame = 0
     while True:
         running = ~engine.done
         if not running.any():
@@ -113,7 +138,10 @@ def _play_wave(policy_a: Policy, policy_b: Policy, name_a: str, name_b: str, fir
         live = rows[running]
         counts[live, 0, act_a[live]] += 1
         counts[live, 1, act_b[live]] += 1
+        if recorder is not None:
+            recorder.record_frame(live, frame, obs, actions)
         engine.step(actions, validate=False)
+        frame += 1
     winner = engine.winner
     result = np.where(winner == DRAW, "draw", np.where(winner == side_a, "win", "loss"))
     hp = engine.state.hp
