@@ -1,8 +1,9 @@
 """Players: the Policy protocol and every bot that implements it."""
 
 from agents.policy import Policy
+from agents.pros import PRO_STYLES, ProPlayer, Skill, Style
 from agents.registry import UnknownBotError, available_bots, make_policy
-from agents.scripted import FootsiesBot, IdleBot, RandomBot
+from agents.scripted import IdleBot, RandomBot, SpamBot
 
-__all__ = ["FootsiesBot", "IdleBot", "Policy", "RandomBot", "UnknownBotError", "available_bots",
-           "make_policy"]
+__all__ = ["PRO_STYLES", "IdleBot", "Policy", "ProPlayer", "RandomBot", "Skill", "SpamBot", "Style",
+           "UnknownBotError", "available_bots", "make_policy"]

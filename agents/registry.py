@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agents.policy import Policy
-from agents.scripted import FootsiesBot, IdleBot, RandomBot
+from agents.pros import PRO_STYLES, ProPlayer, pro_name
+from agents.scripted import IdleBot, RandomBot
 from envs.params import GameParams
 
 SCRIPTED_BOTS: dict[str, Callable[[GameParams], Policy]] = {
     "idle": lambda params: IdleBot(),
     "random": lambda params: RandomBot(),
-    "footsies": lambda params: FootsiesBot(params),
+    "footsies": lambda params: ProPlayer("footsies", "perfect", params),
 }
+# the pros: "rushdown", "zoner", "turtle" at pro skill, "<style>_club" at club skill
+for _style in PRO_STYLES:
+    for _skill in ("pro", "club"):
+        SCRIPTED_BOTS[pro_name(_style, _skill)] = (
+            lambda params, style=_style, skill=_skill: ProPlayer(style, skill, params))
 
 
 class UnknownBotError(ValueError):

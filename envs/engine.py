@@ -254,6 +254,9 @@ def _apply(s, r, i, p, m, outcome, counter, direction, is_melee, dealt):
         s.y[i, q] = 0.0  # knocked out of a jump
         s.jump_dir[i, q] = 0
     else:
+        chip = int(r.chip_damage[m])
+        s.hp[i, q] -= chip
+        dealt[i, p] += chip
         s.stun[i, q] = int(r.blockstun[m])
         s.stun_is_block[i, q] = True
     s.move[i, q] = _NO  # whatever q was doing is interrupted

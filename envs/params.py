@@ -42,6 +42,7 @@ class MoveData:
     max_target_height: float = 30.0  # px; an airborne defender above this is not hit
     hits_crouching: bool = True  # False for high attacks a crouching defender ducks under
     cooldown: int = 0  # frames before the move can be used again (projectile)
+    chip_damage: int = 0  # damage that gets through a guard (keeps zoning alive against turtles)
 
     @property
     def total_frames(self) -> int:
@@ -58,7 +59,7 @@ def _default_moves() -> dict[str, MoveData]:
                                  pushback=10.0, max_target_height=45.0, hits_crouching=False),
         # Projectile: spawned on its first active frame, travels on its own; jump over it.
         "SPECIAL": MoveData(12, 1, 22, damage=8, reach=0.0, hitstun=20, blockstun=12,
-                            pushback=10.0, max_target_height=30.0, cooldown=90),
+                            pushback=10.0, max_target_height=30.0, cooldown=90, chip_damage=2),
         # Beats guard, ground only, cannot grab a stunned fighter. Whiffs are very punishable.
         "THROW": MoveData(4, 2, 24, damage=12, reach=55.0, hitstun=30, blockstun=0,
                           pushback=40.0, blockable=False, max_target_height=0.0),
@@ -168,7 +169,7 @@ class GameParams:
 
 _PER_ACTION_FIELDS = (
     "startup", "active", "damage", "reach", "hitstun", "blockstun", "pushback",
-    "blockable", "max_target_height", "hits_crouching", "cooldown",
+    "blockable", "max_target_height", "hits_crouching", "cooldown", "chip_damage",
 )
 
 
@@ -210,3 +211,4 @@ class Rules(NamedTuple):
     max_target_height: np.ndarray
     hits_crouching: np.ndarray
     cooldown: np.ndarray
+    chip_damage: np.ndarray

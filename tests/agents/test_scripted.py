@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents import FootsiesBot, IdleBot, Policy, RandomBot, UnknownBotError, available_bots, make_policy
+from agents import IdleBot, Policy, ProPlayer, RandomBot, UnknownBotError, available_bots, make_policy
 from envs.engine import DuelEngine
 from envs.observation import OBS_DIM
 
@@ -34,7 +34,7 @@ def test_idle_bot_never_acts():
 
 def test_footsies_bot_waits_while_busy_and_closes_distance():
     engine = DuelEngine(1)
-    bot = FootsiesBot()
+    bot = ProPlayer("footsies", "perfect")
     obs = engine.observe()[:, 0]
     assert bot.act(obs)[0] == 1  # WALK_FORWARD from the starting distance
 

@@ -3,23 +3,24 @@
 import numpy as np
 import pytest
 
-from agents.scripted import FootsiesBot, IdleBot, RandomBot, SpamBot
+from agents.pros import ProPlayer
+from agents.scripted import IdleBot, RandomBot, SpamBot
 from envs.actions import ACTION_NAMES, Action, InvalidActionError
 from evaluation.match_runner import play_matches
 
 
 def test_competent_fighter_beats_random_in_at_least_90_percent_of_200_matches():
-    results = play_matches(FootsiesBot(), RandomBot(), 200, seed=0)
+    results = play_matches(ProPlayer("footsies", "perfect"), RandomBot(), 200, seed=0)
     assert results.num_matches == 200
     assert results.win_rate >= 0.9, results.summary()
 
 
 def test_idle_never_wins():
-    for opponent in (FootsiesBot(), RandomBot()):
+    for opponent in (ProPlayer("footsies", "perfect"), RandomBot()):
         results = play_matches(IdleBot(), opponent, 200, seed=1)
         assert results.count("win") == 0, results.summary()
     # and the competent fighter KOs it rather than timing out
-    results = play_matches(FootsiesBot(), IdleBot(), 50, seed=1)
+    results = play_matches(ProPlayer("footsies", "perfect"), IdleBot(), 50, seed=1)
     assert results.win_rate == 1.0 and results.table["ko"].all()
 
 
@@ -27,7 +28,7 @@ def test_idle_never_wins():
                                   Action.THROW, Action.ANTI_AIR, Action.GUARD, Action.CROUCH,
                                   Action.JUMP_FORWARD])
 def test_spamming_one_move_is_punished(move):
-    results = play_matches(FootsiesBot(), SpamBot(move), 40, seed=2)
+    results = play_matches(ProPlayer("footsies", "perfect"), SpamBot(move), 40, seed=2)
     assert results.win_rate >= 0.9, results.summary()
 
 
@@ -48,16 +49,16 @@ def test_sides_alternate_and_results_are_consistent():
 
 
 def test_same_seed_same_results_regardless_of_nothing_else():
-    a = play_matches(FootsiesBot(), RandomBot(), 64, seed=5)
-    b = play_matches(FootsiesBot(), RandomBot(), 64, seed=5)
-    c = play_matches(FootsiesBot(), RandomBot(), 64, seed=6)
+    a = play_matches(ProPlayer("footsies", "perfect"), RandomBot(), 64, seed=5)
+    b = play_matches(ProPlayer("footsies", "perfect"), RandomBot(), 64, seed=5)
+    c = play_matches(ProPlayer("footsies", "perfect"), RandomBot(), 64, seed=6)
     assert a.table.equals(b.table) and np.array_equal(a.action_counts, b.action_counts)
     assert not a.table.equals(c.table)
 
 
 def test_competent_fighter_mostly_waits():
     """A good player's log is mostly NO_ACTION because moves take time, not by quota."""
-    results = play_matches(FootsiesBot(), RandomBot(), 50, seed=0)
+    results = play_matches(ProPlayer("footsies", "perfect"), RandomBot(), 50, seed=0)
     assert results.action_distribution(0)["NO_ACTION"] > 0.8
 
 
