@@ -62,6 +62,11 @@ class Skill:
     name: str
     reaction_frames: int = 0
     execution_error: float = 0.0
+    # Timing jitter: on a frame where it is free and has something to do, the player does it
+    # with this probability (else it does it a frame or more later). Real inputs are not
+    # frame-exact; it is also why, frame by frame, NO_ACTION stays the likeliest label in
+    # *every* situation, which is the lecture's trap for a naive classifier.
+    decision_rate: float = 1.0
 
 
 STYLES: dict[str, Style] = {
@@ -87,8 +92,8 @@ STYLES: dict[str, Style] = {
 
 SKILLS: dict[str, Skill] = {
     "perfect": Skill("perfect"),
-    "pro": Skill("pro", reaction_frames=5, execution_error=0.02),
-    "club": Skill("club", reaction_frames=12, execution_error=0.10),
+    "pro": Skill("pro", reaction_frames=5, execution_error=0.02, decision_rate=0.45),
+    "club": Skill("club", reaction_frames=12, execution_error=0.10, decision_rate=0.3),
 }
 
 PRO_STYLES: tuple[str, ...] = ("rushdown", "zoner", "turtle")
@@ -143,6 +148,9 @@ class ProPlayer:
     def act(self, obs: np.ndarray) -> np.ndarray:
         view = self._perceive(obs)
         actions = self._decide(view)
+        rate = self.skill_config.decision_rate
+        if rate < 1.0:
+            actions[self._rng.random(len(actions)) >= rate] = Action.NO_ACTION
         error = self.skill_config.execution_error
         if error > 0:
             fumble = (actions != Action.NO_ACTION) & (self._rng.random(len(actions)) < error)
