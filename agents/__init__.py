@@ -6,4 +6,13 @@ from agents.registry import UnknownBotError, available_bots, make_policy
 from agents.scripted import IdleBot, RandomBot, SpamBot
 
 __all__ = ["PRO_STYLES", "IdleBot", "Policy", "ProPlayer", "RandomBot", "Skill", "SpamBot", "Style",
-           "UnknownBotError", "available_bots", "make_policy"]
+           "UnknownBotError", "available_bots", "load", "make_policy"]
+
+
+def __getattr__(name: str) -> object:
+    """``agents.load`` (trained bots) imports torch on first use only, so scripted bots stay light."""
+    if name == "load":
+        from agents.checkpoint import load
+
+        return load
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

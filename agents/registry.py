@@ -1,8 +1,15 @@
-"""Bots by name: what ``opponent="footsies"`` in an env or ``p1=random`` in a config resolves to."""
+"""Bots by name: what ``opponent="footsies"`` in an env or ``p1=random`` in a config resolves to.
+
+A string that is not a registered name but a path to a trained checkpoint
+(``runs/lecture/focal_seed0``, its ``best/`` folder, ``manifest.json`` or ``model.safetensors``)
+loads that bot with :func:`agents.checkpoint.load`, so every ``opponent=`` / ``p1=`` accepts
+trained bots too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from agents.policy import Policy
 from agents.pros import PRO_STYLES, ProPlayer, pro_name
@@ -29,10 +36,20 @@ def available_bots() -> list[str]:
     return sorted(SCRIPTED_BOTS)
 
 
+def _looks_like_checkpoint(spec: str) -> bool:
+    """A path (existing, or spelled like one) rather than a bot name: it goes to the checkpoint loader,
+    whose errors name the file."""
+    return Path(spec).exists() or "/" in spec or spec.endswith((".safetensors", ".json"))
+
+
 def make_policy(spec: str | Policy, params: GameParams | None = None) -> Policy:
-    """A fresh policy from a registered name, or ``spec`` itself when it already is a Policy."""
+    """A fresh policy from a registered name or a checkpoint path, or ``spec`` itself if a Policy."""
     if isinstance(spec, str):
         factory = SCRIPTED_BOTS.get(spec)
+        if factory is None and _looks_like_checkpoint(spec):
+            from agents.checkpoint import load  # torch is imported only when a checkpoint is used
+
+            return load(spec)
         if factory is None:
             raise UnknownBotError(f"unknown bot {spec!r}; available bots: {', '.join(available_bots())}")
         return factory(params if params is not None else GameParams())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from envs.atomic_files import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -31,11 +32,5 @@ def machine() -> dict[str, object]:
 
 def write_results(name: str, payload: dict[str, object]) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically (temp file, then rename)."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    target = RESULTS_DIR / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump({**payload, "machine": machine()}, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(RESULTS_DIR / f"{name}.json",
+                             json.dumps({**payload, "machine": machine()}, indent=2) + "\n")

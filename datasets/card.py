@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pyarrow.parquet as pq
 
 from datasets.manifest import CARD_NAME, CLASS_PLOT_NAME, MANIFEST_NAME, MATCHES_NAME, read_manifest
 from envs.actions import ACTION_NAMES
+from envs.atomic_files import atomic_write_bytes, atomic_write_text
 
 FPS = 60
 
@@ -190,21 +189,6 @@ def plot_class_distribution(manifest: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write a temp file beside ``target``, then rename it over ``target`` (readers never see half)."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a card is as readable as the data
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_card(path: str | Path, name: str | None = None) -> str:
     """Write ``card.md`` and ``class_distribution.png`` into the dataset at ``path``; return the text.
 
@@ -215,8 +199,8 @@ def write_card(path: str | Path, name: str | None = None) -> str:
     manifest = read_manifest(path)
     matches = pq.read_table(path / MATCHES_NAME).to_pandas()
     text = render_card(name or path.absolute().name, manifest, matches)
-    _write_atomic(path / CLASS_PLOT_NAME, plot_class_distribution(manifest))
-    _write_atomic(path / CARD_NAME, text.encode("utf-8"))
+    atomic_write_bytes(path / CLASS_PLOT_NAME, plot_class_distribution(manifest))
+    atomic_write_text(path / CARD_NAME, text)
     return text
 
 

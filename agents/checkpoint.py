@@ -1,0 +1,234 @@
+"""Checkpoints: weights in safetensors plus a JSON manifest; loading never unpickles anything.
+
+A checkpoint is a folder::
+
+    <checkpoint>/
+      model.safetensors   the network's tensors (safetensors: a header and raw arrays, no code)
+      manifest.json       architecture (class + constructor args), observation encoding version,
+                          action names, logit adjustment, rebalancing config, dataset hash, metrics,
+                          and the sha256 of model.safetensors
+      optimizer.pt        (resumable "last" checkpoints only) optimizer state, torch.save'd and read
+                          back with ``torch.load(weights_only=True)``, which refuses arbitrary objects
+
+Writes are atomic per file (temp file, then ``os.replace``), weights first and manifest last: the
+manifest is the commit point and records the weights' hash, so a checkpoint interrupted between
+the two files, or a weights file truncated later, is detected at load time instead of loading
+half-written tensors. The architecture is looked up in :data:`ARCHITECTURES` by name, never
+imported from a string in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from agents.bc import BCPolicy
+from agents.networks import PolicyNetwork
+from envs.actions import ACTION_NAMES
+from envs.atomic_files import atomic_path, atomic_write_text
+from envs.observation import ENCODING_VERSION, OBS_DIM
+
+FORMAT = "fightlab-policy-checkpoint"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "model.safetensors"
+OPTIMIZER_NAME = "optimizer.pt"
+ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"PolicyNetwork": PolicyNetwork}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: missing, corrupt or made for another encoding or action set."""
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "value"):  # enums
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
+                    logit_adjustment: np.ndarray | None = None, name: str = "bc",
+                    metadata: Mapping[str, Any] | None = None,
+                    optimizer: torch.optim.Optimizer | None = None) -> Path:
+    """Write ``network`` (and optionally the optimizer state) as a checkpoint folder at ``path``.
+
+    ``metadata`` (JSON-serialisable: rebalancing config, dataset hash, metrics, training state...)
+    is stored in the manifest next to what loading needs. Returns the folder.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
+    with atomic_path(path / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp))
+        weights_hash = _sha256(tmp)
+    if optimizer is not None:
+        with atomic_path(path / OPTIMIZER_NAME) as tmp:
+            torch.save({"optimizer": optimizer.state_dict()}, tmp)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "architecture": {"class": type(network).__name__, "config": network.config()},
+        "observation_encoding_version": ENCODING_VERSION,
+        "action_names": list(ACTION_NAMES),
+        "logit_adjustment": None if logit_adjustment is None else
+        [float(v) for v in np.asarray(logit_adjustment).ravel()],
+        "weights": {"file": WEIGHTS_NAME, "sha256": weights_hash,
+                    "tensors": {k: list(v.shape) for k, v in tensors.items()}},
+        "has_optimizer_state": optimizer is not None,
+        "created_with": {"torch": torch.__version__},
+        **dict(metadata or {}),
+    }
+    atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, default=_json_default) + "\n")
+    return path
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+def checkpoint_dir(path: str | Path) -> Path:
+    """The checkpoint folder for ``path``: the folder itself, its manifest or weights file, or a run
+    folder holding ``best/`` (preferred) or ``last/``."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
+    if path.is_file():
+        if path.name not in (MANIFEST_NAME, WEIGHTS_NAME):
+            raise CheckpointError(f"{path} is not a checkpoint: expected a checkpoint folder, its "
+                                  f"{MANIFEST_NAME} or its {WEIGHTS_NAME}")
+        return path.parent
+    if not (path / MANIFEST_NAME).exists():
+        for sub in ("best", "last"):
+            if (path / sub / MANIFEST_NAME).is_file():
+                return path / sub
+    return path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint's manifest; every error names the file and what was expected."""
+    folder = checkpoint_dir(path)
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise CheckpointError(f"{manifest_path} is missing: a checkpoint folder holds {MANIFEST_NAME} "
+                              f"and {WEIGHTS_NAME} (written by train.py)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{manifest_path} is corrupt: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{manifest_path} is not a FightLab checkpoint manifest: expected "
+                              f"\"format\": \"{FORMAT}\"")
+    missing = [k for k in ("format_version", "architecture", "observation_encoding_version",
+                           "action_names", "weights") if k not in manifest]
+    if missing:
+        raise CheckpointError(f"{manifest_path} is corrupt: missing keys {missing}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"{manifest_path}: checkpoint format version {manifest['format_version']!r}, "
+                              f"this code reads version {FORMAT_VERSION}")
+    if str(manifest["observation_encoding_version"]) != ENCODING_VERSION:
+        raise CheckpointError(
+            f"{manifest_path}: the model was trained on observation encoding version "
+            f"{manifest['observation_encoding_version']!r}, but this code encodes version "
+            f"{ENCODING_VERSION!r}; its inputs would mean something else. Retrain it on logs of "
+            "this version")
+    if list(manifest["action_names"]) != list(ACTION_NAMES):
+        raise CheckpointError(f"{manifest_path}: action names {manifest['action_names']} do not match "
+                              f"this code's action set {list(ACTION_NAMES)}")
+    return manifest
+
+
+def _build_network(manifest: dict[str, Any], manifest_path: Path) -> PolicyNetwork:
+    architecture = manifest["architecture"]
+    cls = ARCHITECTURES.get(architecture.get("class")) if isinstance(architecture, dict) else None
+    if cls is None:
+        raise CheckpointError(f"{manifest_path}: unknown architecture {architecture!r}; known classes: "
+                              f"{sorted(ARCHITECTURES)}")
+    config = dict(architecture.get("config") or {})
+    try:
+        network = cls(**config)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{manifest_path}: cannot build {architecture['class']} from {config}: "
+                              f"{err}") from err
+    if getattr(network, "obs_dim", OBS_DIM) != OBS_DIM:
+        raise CheckpointError(f"{manifest_path}: the network takes {network.obs_dim} observation "
+                              f"fields, this code's observation has {OBS_DIM}")
+    return network
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu"
+                 ) -> tuple[PolicyNetwork, dict[str, Any]]:
+    """Rebuild the network from the manifest and load its weights (hash and shapes checked)."""
+    folder = checkpoint_dir(path)
+    manifest = read_manifest(folder)
+    manifest_path = folder / MANIFEST_NAME
+    network = _build_network(manifest, manifest_path)
+    weights_path = folder / str(manifest["weights"].get("file", WEIGHTS_NAME))
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path} is missing: {manifest_path} lists it as the weights")
+    expected_hash = manifest["weights"].get("sha256")
+    if expected_hash and _sha256(weights_path) != expected_hash:
+        raise CheckpointError(f"{weights_path} is corrupt or truncated: its sha256 does not match the "
+                              f"one recorded in {manifest_path} ({expected_hash[:12]}...)")
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights_path} cannot be read as safetensors ({err}); the file is "
+                              "corrupt or truncated") from err
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != got:
+        problems = [f"{k}: expected {expected.get(k)}, got {got.get(k)}"
+                    for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k)]
+        raise CheckpointError(f"{weights_path} does not fit the architecture in {manifest_path} "
+                              f"({manifest['architecture']}): {'; '.join(problems)}")
+    network.load_state_dict(tensors)
+    return network.to(device), manifest
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> BCPolicy:
+    """A trained bot from a checkpoint, as a Policy the match runner, envs and tournament accept.
+
+    ``path`` is a checkpoint folder, its ``manifest.json`` or ``model.safetensors``, or a run folder
+    (``runs/<experiment>/<run>``: its ``best/`` checkpoint). Raises :class:`CheckpointError` naming
+    the file on a missing, corrupt, truncated or mismatched checkpoint.
+    """
+    network, manifest = load_network(path, device)
+    adjustment = manifest.get("logit_adjustment")
+    return BCPolicy(network, name=str(manifest.get("name", "bc")),
+                    logit_adjustment=None if adjustment is None else np.asarray(adjustment, np.float32),
+                    device=device)
+
+
+def load_optimizer_state(path: str | Path) -> dict[str, Any]:
+    """The optimizer state of a resumable checkpoint, read with ``torch.load(weights_only=True)``."""
+    file = checkpoint_dir(path) / OPTIMIZER_NAME
+    if not file.is_file():
+        raise CheckpointError(f"{file} is missing: this checkpoint cannot resume training")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{file} cannot be read as optimizer state ({err})") from err
+    if not isinstance(state, dict) or "optimizer" not in state:
+        raise CheckpointError(f"{file} is corrupt: expected a dict with an 'optimizer' entry")
+    return state["optimizer"]

@@ -1,0 +1,174 @@
+"""Online metrics: does the bot *win*? Win rate against a reference pool, with confidence intervals.
+
+The lecture's point is that this number and offline accuracy can disagree completely, so training
+logs both side by side. The pool mixes the pros at two skill levels (the players the logs came
+from, and weaker versions of them), the button masher and the idle bot. A bot that never presses
+anything draws against ``idle`` at best and loses to everyone else.
+
+Matches go through :func:`evaluation.match_runner.play_matches`, so a network policy gets one
+batched forward pass per frame for all concurrent matches of a wave. The win rate against the pool
+is the pooled share of matches won (every opponent plays the same number of matches, so it is also
+the mean of the per-opponent win rates); draws count as not won. Intervals are Wilson score
+intervals, which stay inside [0, 1] and behave at 0% and 100% where the normal approximation
+collapses to a zero-width interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from agents.policy import Policy  # noqa: E402
+from agents.registry import make_policy  # noqa: E402
+from envs.actions import ACTION_NAMES  # noqa: E402
+from envs.params import GameParams  # noqa: E402
+from evaluation.match_runner import play_matches  # noqa: E402
+
+PROS = ("rushdown", "zoner", "turtle")
+CLUB_PROS = ("rushdown_club", "zoner_club", "turtle_club")
+REFERENCE_POOL: tuple[str, ...] = (*PROS, *CLUB_PROS, "random", "idle")
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% by default); (0, 1) when ``trials == 0``."""
+    if trials < 0 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class OpponentResult:
+    """One opponent's matches from the bot's point of view."""
+
+    opponent: str
+    wins: int
+    losses: int
+    draws: int
+
+    @property
+    def matches(self) -> int:
+        return self.wins + self.losses + self.draws
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.matches
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.wins, self.matches)
+
+
+@dataclass
+class OnlineResult:
+    """Win rate against a pool, per opponent, and what the bot pressed.
+
+    ``action_distribution`` is the share of each command over every frame the bot played (all
+    opponents); ``reference_distribution`` is the pros' logged share when one was given.
+    """
+
+    opponents: list[OpponentResult]
+    action_distribution: pd.Series
+    reference_distribution: pd.Series | None = None
+    seed: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def wins(self) -> int:
+        return sum(o.wins for o in self.opponents)
+
+    @property
+    def matches(self) -> int:
+        return sum(o.matches for o in self.opponents)
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.matches
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.wins, self.matches)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat ``{name: value}`` for TensorBoard and results files (names without the ``online/`` prefix)."""
+        low, high = self.interval
+        out = {"win_rate": self.win_rate, "win_rate_ci_low": low, "win_rate_ci_high": high,
+               "matches": float(self.matches),
+               "no_action_share": float(self.action_distribution["NO_ACTION"])}
+        for o in self.opponents:
+            out[f"win_rate_vs_{o.opponent}"] = o.win_rate
+        for name, share in self.action_distribution.items():
+            out[f"action_share/{name}"] = float(share)
+        return out
+
+
+def evaluate_online(policy: Policy, opponents: Sequence[str | Policy] = REFERENCE_POOL, *,
+                    matches_per_opponent: int = 100, seed: int = 0, params: GameParams | None = None,
+                    reference_distribution: Sequence[float] | None = None,
+                    progress: bool = False) -> OnlineResult:
+    """Play ``matches_per_opponent`` matches against each opponent (sides alternate) and pool them.
+
+    Each opponent gets its own seed derived from ``seed`` (``SeedSequence``), so the same seed gives
+    the same matches and adding an opponent does not change the others' matches.
+    """
+    if matches_per_opponent < 1:
+        raise ValueError(f"matches_per_opponent must be >= 1, got {matches_per_opponent}")
+    if not opponents:
+        raise ValueError("the opponent pool is empty")
+    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(opponents))]
+    results: list[OpponentResult] = []
+    counts = np.zeros(len(ACTION_NAMES), dtype=np.int64)
+    for spec, opponent_seed in tqdm(list(zip(opponents, seeds, strict=True)), desc="online eval",
+                                    unit="opponent", disable=not progress, leave=False):
+        opponent = make_policy(spec, params)
+        played = play_matches(policy, opponent, matches_per_opponent, seed=opponent_seed, params=params)
+        results.append(OpponentResult(getattr(opponent, "name", str(spec)), played.count("win"),
+                                      played.count("loss"), played.count("draw")))
+        counts += played.action_counts[:, 0].sum(axis=0)
+    distribution = pd.Series(counts / max(counts.sum(), 1), index=list(ACTION_NAMES), name="bot")
+    reference = None
+    if reference_distribution is not None:
+        ref = np.asarray(reference_distribution, dtype=np.float64)
+        reference = pd.Series(ref / max(ref.sum(), 1e-12), index=list(ACTION_NAMES), name="pros")
+    return OnlineResult(results, distribution, reference, seed)
+
+
+def action_distribution_figure(result: OnlineResult, title: str = "commands pressed") -> Figure:
+    """Bars per command: what the bot pressed in its matches vs what the pros pressed in the logs.
+
+    Log scale, so that the rare commands (the ones that win matches) are visible next to the
+    ~95% ``NO_ACTION``.
+    """
+    names = list(ACTION_NAMES)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=80)
+    width = 0.4 if result.reference_distribution is not None else 0.8
+    ax.bar(x - (width / 2 if result.reference_distribution is not None else 0),
+           np.maximum(result.action_distribution.to_numpy(), 1e-6), width, label="bot (online)")
+    if result.reference_distribution is not None:
+        ax.bar(x + width / 2, np.maximum(result.reference_distribution.to_numpy(), 1e-6), width,
+               label="pros (logs)")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-5, 1.5)
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("share of frames")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,229 @@
+"""The offline-vs-online report: the lecture's question answered per bot, in one table.
+
+For every participant, *offline* metrics on the held-out test split of the pro logs (accuracy,
+balanced accuracy, macro-F1, NO_ACTION recall, mean skill recall; :mod:`evaluation.offline`) sit
+next to its *online* results in the tournament (win rate against the pool, rating). Scripted bots
+are scored too, as reference points: ``idle`` is the lecture's bot with ~95% accuracy and no wins.
+
+Across participants, Spearman and Kendall rank correlations between each offline metric and the
+win rate say which offline number, if any, predicts the online one (a sentence names the best).
+With only a handful of bots these are rough: the p-values are printed so nobody over-reads them.
+
+Human-likeness: the Jensen-Shannon divergence (base 2, so in [0, 1]) between the commands a bot
+pressed in its tournament matches and the commands the pros pressed in the logs (the dataset
+manifest's counts). 0 means the same mix of commands; it says nothing about *when* they are pressed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy import stats  # noqa: E402
+from scipy.spatial.distance import jensenshannon  # noqa: E402
+
+from envs.actions import ACTION_NAMES  # noqa: E402
+from envs.atomic_files import atomic_write_text, save_figure  # noqa: E402
+from envs.params import GameParams  # noqa: E402
+from evaluation.offline import SCALAR_METRICS, evaluate_policy  # noqa: E402
+from evaluation.participants import Participant  # noqa: E402
+from evaluation.standings import markdown_table  # noqa: E402
+
+ONLINE_METRIC = "win_rate"
+
+
+def test_split(dataset_path: str | Path | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+               split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(observations, labels, manifest)`` of the held-out test split: the same split train.py uses
+    (by match, same fractions and seed), so no bot is scored on matches it trained on."""
+    from datasets.generate import ensure_default_dataset
+    from datasets.load import split_by_match
+
+    dataset = ensure_default_dataset(dataset_path)
+    test = split_by_match(dataset, split_fractions, split_seed)["test"]
+    observations, labels = test.to_numpy()
+    return observations, labels, dataset.manifest
+
+
+def offline_table(participants: Sequence[Participant], observations: np.ndarray, labels: np.ndarray,
+                  params: GameParams | None = None) -> pd.DataFrame:
+    """The :data:`~evaluation.offline.SCALAR_METRICS` of every participant on ``(observations, labels)``.
+
+    Scripted bots see the logged rows as one batch, not as a timeline, so stateful bots (the pros'
+    reaction delay) are scored as if every row were a fresh match: a reference point, not their best.
+    """
+    rows = {}
+    for participant in participants:
+        metrics, _ = evaluate_policy(participant.make(params), observations, labels)
+        rows[participant.label] = {name: metrics[name] for name in SCALAR_METRICS}
+    return pd.DataFrame.from_dict(rows, orient="index")[list(SCALAR_METRICS)]
+
+
+def action_jsd(bot_counts: Mapping[str, np.ndarray], reference_counts: Sequence[float]) -> pd.Series:
+    """Jensen-Shannon divergence (bits) of each bot's command mix from the reference (pros') mix."""
+    reference = np.asarray(reference_counts, dtype=np.float64)
+    out = {}
+    for label, counts in bot_counts.items():
+        counts = np.asarray(counts, dtype=np.float64)
+        out[label] = float(jensenshannon(counts, reference, base=2) ** 2) if counts.sum() > 0 else math.nan
+    return pd.Series(out, name="action_jsd")
+
+
+def pro_action_counts(manifest: Mapping[str, Any]) -> np.ndarray:
+    """The dataset manifest's per-command counts in command-id order."""
+    counts = manifest.get("action_counts", {})
+    return np.array([float(counts.get(name, 0)) for name in ACTION_NAMES])
+
+
+def join_report(standings: pd.DataFrame, offline: pd.DataFrame | None, jsd: pd.Series | None) -> pd.DataFrame:
+    """One row per bot (rating order): kind, offline metrics, win rate (+CI), rating (+CI), JSD."""
+    online = standings[["kind", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "rating",
+                        "rating_ci_low", "rating_ci_high"]]
+    table = online if offline is None else online.join(offline)
+    if jsd is not None:
+        table = table.join(jsd)
+    return table
+
+
+def rank_correlations(table: pd.DataFrame, metrics: Sequence[str] = SCALAR_METRICS,
+                      online: str = ONLINE_METRIC) -> pd.DataFrame:
+    """Spearman and Kendall rank correlation of each offline metric with ``online`` across bots.
+
+    Bots with a NaN metric are left out of that metric's correlation; fewer than 3 bots (or a
+    constant column) give NaN.
+    """
+    rows = []
+    for metric in metrics:
+        pair = table[[metric, online]].dropna()
+        if len(pair) < 3 or pair[metric].nunique() < 2 or pair[online].nunique() < 2:
+            rho = rho_p = tau = tau_p = math.nan
+        else:
+            rho, rho_p = stats.spearmanr(pair[metric], pair[online])
+            tau, tau_p = stats.kendalltau(pair[metric], pair[online])
+        rows.append({"metric": metric, "n": len(pair), "spearman": float(rho), "spearman_p": float(rho_p),
+                     "kendall": float(tau), "kendall_p": float(tau_p)})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def best_predictor_sentence(correlations: pd.DataFrame, online: str = ONLINE_METRIC,
+                            who: str = "bots") -> str:
+    """One sentence naming the offline metric whose ranking best matches the online ranking."""
+    valid = correlations.dropna(subset=["spearman"])
+    if valid.empty:
+        return f"Too few {who} with distinct results to correlate offline metrics with {online}."
+    best = valid["spearman"].idxmax()
+    row = valid.loc[best]
+    sentence = (f"Across {int(row['n'])} {who}, {best} predicts {online} best "
+                f"(Spearman {row['spearman']:+.2f}, "
+                f"p={row['spearman_p']:.2g}; Kendall {row['kendall']:+.2f}, p={row['kendall_p']:.2g})")
+    if "accuracy" in valid.index and best != "accuracy":
+        acc = valid.loc["accuracy"]
+        sentence += f"; plain accuracy ranks them at Spearman {acc['spearman']:+.2f}"
+    if row["spearman"] <= 0:
+        sentence += ". No offline metric ranks the bots the way matches do"
+    return sentence + "."
+
+
+def accuracy_vs_win_rate_figure(table: pd.DataFrame, title: str = "offline accuracy vs online win rate"
+                                ) -> Figure:
+    """Scatter: accuracy on held-out logs (x) vs tournament win rate (y), bots labelled, CI as bars."""
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=80)
+    for kind, marker in (("scripted", "s"), ("checkpoint", "o"), ("onnx", "^")):
+        rows = table[table["kind"] == kind].dropna(subset=["accuracy"])
+        if rows.empty:
+            continue
+        errors = np.clip(np.vstack([rows["win_rate"] - rows["win_rate_ci_low"],
+                                    rows["win_rate_ci_high"] - rows["win_rate"]]), 0.0, None)
+        ax.errorbar(rows["accuracy"], rows["win_rate"], yerr=errors, fmt=marker, capsize=3, label=kind)
+        for label, row in rows.iterrows():
+            ax.annotate(str(label), (row["accuracy"], row["win_rate"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("offline: accuracy on the held-out pro logs")
+    ax.set_ylabel("online: tournament win rate (95% CI)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def run_groups(participants: Sequence[Participant]) -> dict[str, list[str]]:
+    """Checkpoints grouped by run folder (the parent of ``best``/``last``/``epoch_*``): the
+    "across the checkpoints of one run" view. Only groups of 3 or more are worth correlating."""
+    groups: dict[str, list[str]] = {}
+    for p in participants:
+        if p.learned:
+            groups.setdefault(str(Path(p.spec).parent), []).append(p.label)
+    return {run: labels for run, labels in groups.items() if len(labels) >= 3}
+
+
+def write_report(out_dir: str | Path, table: pd.DataFrame, correlations: pd.DataFrame, sentence: str,
+                 group_correlations: Mapping[str, tuple[pd.DataFrame, str]] | None = None,
+                 tensorboard: bool = True) -> list[Path]:
+    """report.json / report.csv / report.md / accuracy_vs_win_rate.png, and TensorBoard under
+    ``out_dir/tensorboard`` (the figure, per-bot scalars, correlations, the Markdown as text)."""
+    out = Path(out_dir)
+    markdown = report_markdown(table, correlations, sentence, group_correlations)
+    payload = {"bots": _records(table.reset_index(names="label")),
+               "correlations": _records(correlations.reset_index()),
+               "sentence": sentence,
+               "runs": {run: {"correlations": _records(c.reset_index()), "sentence": s}
+                        for run, (c, s) in (group_correlations or {}).items()}}
+    paths = [atomic_write_text(out / "report.json", json.dumps(payload, indent=2) + "\n"),
+             atomic_write_text(out / "report.csv", table.reset_index(names="label").to_csv(index=False)),
+             atomic_write_text(out / "report.md", markdown)]
+    figure = accuracy_vs_win_rate_figure(table) if "accuracy" in table else None
+    if figure is not None:
+        paths.append(save_figure(out / "accuracy_vs_win_rate.png", figure))
+    if tensorboard:
+        paths.append(_write_tensorboard(out / "tensorboard", table, correlations, markdown, figure))
+    if figure is not None:
+        plt.close(figure)
+    return paths
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, NaN as null (strict JSON has no NaN)."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _write_tensorboard(logdir: Path, table: pd.DataFrame, correlations: pd.DataFrame, markdown: str,
+                       figure: Figure | None) -> Path:
+    from torch.utils.tensorboard import SummaryWriter  # torch only when TensorBoard is wanted
+
+    with SummaryWriter(str(logdir)) as writer:
+        if figure is not None:
+            writer.add_figure("report/accuracy_vs_win_rate", figure, global_step=0, close=False)
+        numeric = table.select_dtypes("number")
+        for label, row in numeric.iterrows():
+            for column, value in row.items():
+                if not math.isnan(value):
+                    writer.add_scalar(f"bots/{label}/{column}", float(value), 0)
+        for metric, row in correlations.iterrows():
+            for column in ("spearman", "kendall"):
+                if not math.isnan(row[column]):
+                    writer.add_scalar(f"correlation/{column}/{metric}", float(row[column]), 0)
+        writer.add_text("report/table", markdown, 0)
+    return logdir
+
+
+def report_markdown(table: pd.DataFrame, correlations: pd.DataFrame, sentence: str,
+                    group_correlations: Mapping[str, tuple[pd.DataFrame, str]] | None = None) -> str:
+    lines = ["# Offline vs online", "", markdown_table(table.reset_index(names="bot")), "",
+             "## Rank correlation with win rate", "", markdown_table(correlations.reset_index()), "",
+             sentence, ""]
+    for run, (corr, run_sentence) in (group_correlations or {}).items():
+        lines += [f"### Checkpoints of {run}", "", markdown_table(corr.reset_index()), "", run_sentence, ""]
+    return "\n".join(lines)

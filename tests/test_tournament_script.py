@@ -1,0 +1,61 @@
+"""`python tournament.py` as a user runs it: a tiny tournament, resume, and clear failures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datasets.generate import GenerateConfig, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*overrides, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "tournament.py"), *overrides], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    generate(GenerateConfig(players=["rushdown"], matches_per_pairing=10, out=str(out), progress=False))
+    return out
+
+
+def test_tiny_tournament_writes_every_file_and_resumes(tmp_path, tiny_dataset):
+    args = ["tournament.participants=[footsies,idle,random]", "tournament.matches_per_pairing=4",
+            "tournament.out_dir=out", "ratings.bootstrap=20", f"report.dataset={tiny_dataset}"]
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "no trained bots matched 'runs/**/best'" in first.stdout
+    assert "played 12 matches" in first.stdout and "footsies" in first.stdout
+    assert "predicts win_rate best" in first.stdout or "Too few" in first.stdout
+    out = tmp_path / "out"
+    for name in ("matches.jsonl", "results.json", "pairings.csv", "standings.csv", "results.md",
+                 "win_rates.png", "report.json", "report.csv", "report.md", "accuracy_vs_win_rate.png",
+                 "tensorboard"):
+        assert (out / name).exists(), name
+    standings = json.loads((out / "results.json").read_text())["standings"]
+    assert standings[0]["label"] == "footsies" and standings[-1]["label"] == "idle"
+    report = json.loads((out / "report.json").read_text())["bots"]
+    assert {bot["label"]: bot["accuracy"] > 0.5 for bot in report}["idle"]
+
+    again = run(*args, cwd=tmp_path)
+    assert again.returncode != 0 and "tournament.resume=true" in again.stderr
+    resumed = run(*args, "tournament.resume=true", "report.enabled=false", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "played 0 matches" in resumed.stdout and "12 read back from the log" in resumed.stdout
+    assert json.loads((out / "results.json").read_text())["standings"] == standings
+
+
+def test_bad_participant_and_bad_key_fail_before_any_match(tmp_path):
+    out = run("tournament.participants=[footsies,footsie]", "tournament.out_dir=out", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "'footsie': unknown bot name" in out.stderr and "registered bots: footsies, idle" in out.stderr
+    assert not (tmp_path / "out").exists()
+    out = run("tournament.matchez=3", cwd=tmp_path)
+    assert out.returncode != 0 and "Key 'matchez' not in 'TournamentSettings'" in out.stderr
+    out = run("tournament.matches_per_pairing=5", "tournament.participants=[idle,random]", cwd=tmp_path)
+    assert out.returncode != 0 and "even number" in out.stderr

@@ -1,0 +1,216 @@
+"""Run a round-robin tournament, rate the bots, and put offline metrics next to online results.
+
+    python tournament.py                                        # scripted bots + every runs/**/best
+    python tournament.py tournament.participants=[footsies,random,runs/bc/none_seed0/best]
+    python tournament.py tournament.resume=true                 # finish an interrupted tournament
+    python tournament.py tournament.backend=ray [ray.address=auto]
+    python tournament.py report.enabled=false                   # standings only
+    tensorboard --logdir runs
+
+Writes into ``tournament.out_dir`` (default ``runs/tournament``): ``matches.jsonl`` (every match, as
+it finishes), ``results.json`` / ``pairings.csv`` / ``standings.csv`` / ``results.md`` /
+``win_rates.png`` (standings with Bradley-Terry ratings), ``report.json`` / ``report.csv`` /
+``report.md`` / ``accuracy_vs_win_rate.png`` / ``tensorboard/`` (offline vs online). How pairings,
+seeds, resuming and forfeits work: :mod:`evaluation.tournament`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+import hydra
+import pandas as pd
+from hydra.core.config_store import ConfigStore
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from evaluation.participants import Participant, ParticipantError, check_participants, resolve_participants
+from evaluation.ratings import rate
+from evaluation.report import (
+    action_jsd,
+    best_predictor_sentence,
+    join_report,
+    offline_table,
+    pro_action_counts,
+    rank_correlations,
+    run_groups,
+    test_split,
+    write_report,
+)
+from evaluation.standings import pairing_table, print_standings, standings_table, write_standings
+from evaluation.tournament import TournamentLogError, TournamentResults, run_tournament
+
+DEFAULT_PARTICIPANTS = ["footsies", "rushdown", "zoner", "turtle", "rushdown_club", "zoner_club",
+                        "turtle_club", "random", "idle"]
+
+
+class Backend(Enum):
+    local = "local"
+    ray = "ray"
+
+
+@dataclass
+class TournamentSettings:
+    # bot names, bot paths (checkpoint folder, run folder, .onnx), or label=spec
+    participants: list[str] = field(default_factory=lambda: list(DEFAULT_PARTICIPANTS))
+    globs: list[str] = field(default_factory=lambda: ["runs/**/best"])  # each match is a checkpoint
+    runs_dir: str = "runs"  # path labels are relative to this folder
+    matches_per_pairing: int = 96  # 96: a 95% Wilson interval of about +-0.1 on a pairing's win rate
+    block_matches: int = 96  # matches per log record (the resume granularity)
+    wave_matches: int = 4096  # matches played concurrently in one batched engine
+    seed: int = 0
+    out_dir: str = "runs/tournament"
+    resume: bool = False  # finish the tournament logged in out_dir
+    overwrite: bool = False  # discard a tournament already logged in out_dir
+    backend: Backend = Backend.local
+    time_budget_ms: float | None = 1000.0  # per batched act call; over it, the bot forfeits; null: none
+    torch_threads: int = 1  # for network bots; 0: torch's default (a 2nd thread on a busy core is 10x slower)
+    progress: bool = True
+
+
+@dataclass
+class RatingsSettings:
+    bootstrap: int = 200  # resamples for the rating intervals
+    seed: int = 0
+    prior_wins: float = 0.5  # pseudo-wins each way per pairing (keeps a winless bot's rating finite)
+
+
+@dataclass
+class RaySettings:
+    address: str | None = None  # null: start a local Ray instance; "auto" or host:port: join a cluster
+    num_cpus: int = 2  # for a local instance
+
+
+@dataclass
+class ReportSettings:
+    enabled: bool = True  # offline metrics on the test split next to the tournament results
+    dataset: str | None = None  # null: the default dataset (data/default, generated on first use)
+    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # as in train.py
+    split_seed: int = 0
+    tensorboard: bool = True
+
+
+@dataclass
+class TournamentConfig:
+    tournament: TournamentSettings = field(default_factory=TournamentSettings)
+    ratings: RatingsSettings = field(default_factory=RatingsSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+
+
+ConfigStore.instance().store(name="tournament_schema", node=TournamentConfig)
+
+
+def _fail(message: str) -> SystemExit:
+    return SystemExit(f"tournament.py: {message}")
+
+
+def run(config: TournamentConfig, console: Console) -> None:
+    t = config.tournament
+    if t.matches_per_pairing < 2 or t.matches_per_pairing % 2:
+        raise _fail(f"tournament.matches_per_pairing must be an even number >= 2 (sides are swapped "
+                    f"equally), got {t.matches_per_pairing}")
+    if t.block_matches % 2:
+        raise _fail(f"tournament.block_matches must be even, got {t.block_matches}")
+    try:
+        participants, notes = resolve_participants(t.participants, t.globs, runs_dir=t.runs_dir)
+        check_participants(participants)
+    except ParticipantError as err:
+        raise _fail(str(err)) from None
+    for note in notes:
+        console.print(f"note: {note}", highlight=False)
+    if t.torch_threads > 0 and any(p.learned for p in participants):
+        import torch
+
+        torch.set_num_threads(t.torch_threads)
+    out_dir = to_absolute_path(t.out_dir)
+    start = time.perf_counter()
+    try:
+        results = run_tournament(
+            participants, out_dir=out_dir, matches_per_pairing=t.matches_per_pairing, seed=t.seed,
+            resume=t.resume, overwrite=t.overwrite, backend=t.backend.value, wave_matches=t.wave_matches,
+            block_matches=t.block_matches,
+            time_budget_s=None if t.time_budget_ms is None else t.time_budget_ms / 1000.0,
+            ray_address=config.ray.address, ray_num_cpus=config.ray.num_cpus, progress=t.progress)
+    except (FileExistsError, TournamentLogError, ValueError) as err:
+        raise _fail(str(err)) from None
+    seconds = time.perf_counter() - start
+    pairings = pairing_table(results)
+    ratings = rate(results.labels, pairings, bootstrap=config.ratings.bootstrap, seed=config.ratings.seed,
+                   prior_wins=config.ratings.prior_wins)
+    standings = standings_table(results, pairings, ratings)
+    total = len(results.matches)
+    title = (f"tournament: {len(participants)} bots, {t.matches_per_pairing} matches per pairing, "
+             f"seed {t.seed} ({total} matches)")
+    forfeits = results.forfeits
+    late_notes = []
+    if len(forfeits):
+        late_notes.append(f"{len(forfeits)} matches were forfeited (losses for the offender); the tournament "
+                     "completed. Reasons: " + "; ".join(sorted(set(forfeits["forfeit_reason"]))[:5]))
+    if not any(p.learned for p in participants):
+        late_notes.append("no trained bots took part: add checkpoints with "
+                          "tournament.participants=[...,<path>] or train into runs/ "
+                          "(python train.py agent=bc) so tournament.globs finds them")
+    print_standings(console, standings, pairings, title, show_pairings=len(pairings) <= 60)
+    paths = write_standings(out_dir, results, pairings, standings, ratings, title, notes + late_notes)
+    for note in late_notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"played {results.played_now} matches in {seconds:.1f} s "
+                  f"({total - results.played_now} read back from the log); wrote "
+                  f"{', '.join(p.name for p in paths)} to {out_dir}", highlight=False)
+    if config.report.enabled:
+        report(config, participants, results, standings, out_dir, console)
+
+
+def report(config: TournamentConfig, participants: list[Participant], results: TournamentResults,
+           standings: pd.DataFrame, out_dir: str, console: Console) -> None:
+    """The offline-vs-online table, correlations and plots (see :mod:`evaluation.report`)."""
+    r = config.report
+    dataset = to_absolute_path(r.dataset) if r.dataset else None
+    observations, labels, manifest = test_split(dataset, r.split_fractions, r.split_seed)
+    offline = offline_table(participants, observations, labels)
+    jsd = action_jsd(results.action_counts, pro_action_counts(manifest))
+    table = join_report(standings, offline, jsd)
+    correlations = rank_correlations(table)
+    sentence = best_predictor_sentence(correlations)
+    groups = {}
+    for run_dir, labels_in_run in run_groups(participants).items():
+        corr = rank_correlations(table.loc[labels_in_run])
+        groups[run_dir] = (corr, best_predictor_sentence(corr, who=f"checkpoints of {run_dir}"))
+    paths = write_report(out_dir, table, correlations, sentence, groups, tensorboard=r.tensorboard)
+    shown = Table(title=f"offline (test split, {len(labels):,} frames) vs online")
+    columns = ["bot", "kind", "accuracy", "balanced_accuracy", "macro_f1", "no_action_recall",
+               "mean_skill_recall", "win_rate", "rating", "action_jsd"]
+    for column in columns:
+        shown.add_column(column, justify="left" if column in ("bot", "kind") else "right")
+    for label, row in table.iterrows():
+        shown.add_row(str(label), row["kind"], *(f"{row[c]:.3f}" for c in columns[2:8]),
+                      f"{row['rating']:.0f}", f"{row['action_jsd']:.3f}")
+    console.print(shown)
+    corr_table = Table(title="rank correlation with win rate")
+    for column in ("offline metric", "n", "Spearman", "p", "Kendall", "p "):
+        corr_table.add_column(column, justify="left" if column == "offline metric" else "right")
+    for metric, row in correlations.iterrows():
+        corr_table.add_row(metric, str(int(row["n"])), f"{row['spearman']:+.2f}", f"{row['spearman_p']:.2g}",
+                           f"{row['kendall']:+.2f}", f"{row['kendall_p']:.2g}")
+    console.print(corr_table)
+    console.print(sentence, highlight=False)
+    for _, run_sentence in groups.values():
+        console.print(run_sentence, highlight=False)
+    console.print(f"wrote {', '.join(p.name for p in paths)} to {out_dir}", highlight=False)
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="tournament")
+def main(cfg: DictConfig) -> None:
+    config: TournamentConfig = OmegaConf.to_object(cfg)
+    # piped output (a log file, CI) gets wide tables instead of rich's 80-column default
+    run(config, Console() if sys.stdout.isatty() else Console(width=150))
+
+
+if __name__ == "__main__":
+    main()
