@@ -94,6 +94,8 @@ class RunConfig:
     logdir: str = "runs"
     run_name: str | None = None  # default: <rebalance>_seed<seed>
     best_metric: str = "online/win_rate"  # any logged tag, e.g. offline/balanced_accuracy
+    keep_epoch_checkpoints: bool = False  # also keep epoch_NNN/ checkpoints (a tournament can then
+    # correlate offline and online metrics across one run's checkpoints)
     torch_threads: int = 0  # 0: one per core, at most 8
     progress: bool = True
 
@@ -331,6 +333,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 best, best_epoch = candidate, epoch + 1
                 save_checkpoint(run_dir / "best", network, logit_adjustment=adjustment, name=policy.name,
                                 metadata={**metadata, "epoch": epoch + 1, "metrics": logged})
+        if cfg.train.keep_epoch_checkpoints:
+            save_checkpoint(run_dir / f"epoch_{epoch + 1:03d}", network, logit_adjustment=adjustment,
+                            name=policy.name, metadata={**metadata, "epoch": epoch + 1, "metrics": logged})
         state = {"epoch": epoch + 1, "global_step": global_step, "best": best, "best_epoch": best_epoch}
         save_checkpoint(run_dir / "last", network, logit_adjustment=adjustment, name=policy.name,
                         optimizer=optimizer,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,8 @@ def tiny_run(tiny_dataset, tmp_path_factory):
     common = (f"dataset.path={tiny_dataset}", "agent.rebalance=undersample", "seed=3", *FAST)
     first = run(*common, "agent.epochs=1", cwd=cwd)
     assert first.returncode == 0, first.stderr
-    second = run(*common, "agent.epochs=2", "train.resume=true", cwd=cwd)
+    second = run(*common, "agent.epochs=2", "train.resume=true", "train.keep_epoch_checkpoints=true",
+                 cwd=cwd)
     assert second.returncode == 0, second.stderr
     return cwd, cwd / "runs" / "bc" / "undersample_seed3", first, second
 
@@ -44,6 +46,11 @@ def test_run_writes_checkpoints_results_and_prints_the_table(tiny_run):
     manifest = json.loads((run_dir / "last" / "manifest.json").read_text())
     assert manifest["epoch"] == 2 and manifest["rebalance"]["rebalance"] == "undersample"
     assert len(manifest["dataset"]["frames_sha256"]) == 64
+    # kept per-epoch checkpoints (asked for in the resumed part only) load like any other
+    assert not (run_dir / "epoch_001").exists() and (run_dir / "epoch_002" / "model.safetensors").is_file()
+    from agents.registry import make_policy
+
+    assert make_policy(str(run_dir / "epoch_002")).act(np.zeros((3, 42), np.float32)).shape == (3,)
 
 
 def test_resume_continued_the_first_epoch(tiny_run):
