@@ -1,0 +1,202 @@
+"""An RLlib (new API stack) PPO ``RLModule`` whose policy is the BC :class:`PolicyNetwork`.
+
+RLlib's default PPO module builds its own encoder and heads from a catalog, with layer names that
+match nothing in a BC checkpoint, and ``TorchRLModule.set_state`` loads with ``strict=False``, so a
+mismatched state dict would be ignored without a word. This module instead holds the very class BC
+trains, as the submodule ``policy`` (state keys ``policy.layers.*``), next to a separate value head
+(``value_head``, an MLP of the same hidden sizes whose output layer starts at zero, so the first
+value estimates are 0 instead of noise). Loading the BC weights goes through ``set_state`` and is
+then checked tensor by tensor: :class:`~agents.rl.sb3_init.BCInitError` if anything did not load.
+
+The module reads the checkpoint itself in ``setup`` (``model_config["bc_checkpoint"]``), so every
+copy RLlib builds (the Learner's, each EnvRunner's) starts from BC without a weight broadcast; the
+path must therefore be readable wherever RLlib builds modules (always true on one machine).
+A checkpoint made with ``rebalance=logit_adjust`` has its adjustment folded into the output bias,
+so PPO starts from the policy the BC bot actually plays.
+
+``ppo_self_play_config`` is the one place the PPO config is assembled: the native
+:class:`~envs.rllib_env.FightingMultiAgentEnv`, both players mapped to one module (self-play), and
+a GPU for the learner when torch sees one.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
+from torch import nn
+
+from agents.networks import ACTIVATIONS, PolicyNetwork
+from agents.rl.sb3_init import BCInitError
+
+DEFAULT_MODULE_ID = "fighter"
+
+
+def bc_policy_state(bc_checkpoint: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The BC network's architecture (``PolicyNetwork.config()``) and its state dict as the policy
+    plays it: the manifest's logit adjustment, if any, subtracted from the output bias."""
+    from agents.checkpoint import load_network
+
+    network, manifest = load_network(bc_checkpoint)
+    state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    adjustment = manifest.get("logit_adjustment")
+    if adjustment is not None:
+        output_bias = [k for k in state if k.endswith(".bias")][-1]
+        state[output_bias] = state[output_bias] - torch.as_tensor(np.asarray(adjustment, np.float32))
+    return network.config(), state
+
+
+class BCPolicyRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
+    """PPO module: ``policy`` (a :class:`PolicyNetwork`, logits) and ``value_head`` (an MLP, values).
+
+    ``model_config``: ``hidden_sizes`` and ``activation`` (the policy's; the value head uses the
+    same unless ``value_hidden_sizes`` is given), and optionally ``bc_checkpoint`` to start from.
+    The value head is separate from the policy (no shared encoder) so value-loss gradients cannot
+    wash out the BC features in the first updates. On EnvRunners (``inference_only``) RLlib drops
+    the value head.
+    """
+
+    @override(TorchRLModule)
+    def setup(self) -> None:
+        config = dict(self.model_config or {})
+        hidden = [int(h) for h in config.get("hidden_sizes", (256, 256))]
+        activation = str(config.get("activation", "relu"))
+        self.policy = PolicyNetwork(obs_dim=int(np.prod(self.observation_space.shape)),
+                                    num_actions=int(self.action_space.n), hidden_sizes=hidden,
+                                    activation=activation)
+        layers: list[nn.Module] = []
+        width = self.policy.obs_dim
+        for size in config.get("value_hidden_sizes", hidden):
+            layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
+            width = int(size)
+        output = nn.Linear(width, 1)
+        nn.init.zeros_(output.weight)
+        nn.init.zeros_(output.bias)
+        self.value_head = nn.Sequential(*layers, output)
+        if config.get("bc_checkpoint"):
+            load_bc_into_module(self, config["bc_checkpoint"])
+
+    @override(RLModule)
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Action logits; RLlib picks the Categorical distribution from the Discrete action space."""
+        return {Columns.ACTION_DIST_INPUTS: self.policy(batch[Columns.OBS])}
+
+    @override(ValueFunctionAPI)
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        """Value estimates ``(B,)`` (or ``(B, T)``); ``embeddings`` is unused: nothing is shared."""
+        return self.value_head(batch[Columns.OBS]).squeeze(-1)
+
+    @override(InferenceOnlyAPI)
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["value_head"]
+
+
+def load_bc_into_module(module: BCPolicyRLModule, bc_checkpoint: str | Path) -> None:
+    """Load the BC weights into ``module.policy`` through RLlib's ``set_state``, then verify them.
+
+    ``set_state`` is non-strict (unknown keys are dropped silently), hence the check afterwards.
+    """
+    config, state = bc_policy_state(bc_checkpoint)
+    if config != module.policy.config():
+        raise BCInitError(f"the BC checkpoint {bc_checkpoint} has architecture {config}, the RLModule's "
+                          f"policy {module.policy.config()}: pass the checkpoint's hidden_sizes and "
+                          "activation in model_config (bc_module_spec does)")
+    module.set_state({f"policy.{k}": v for k, v in state.items()})
+    check_policy_weights(module, state, what=f"the BC checkpoint {bc_checkpoint}")
+
+
+def check_policy_weights(module: BCPolicyRLModule, expected: dict[str, torch.Tensor], *,
+                         what: str = "the BC weights") -> None:
+    """Raise :class:`BCInitError` unless ``module.policy``'s tensors equal ``expected`` exactly."""
+    got = module.policy.state_dict()
+    wrong = sorted(k for k in set(got) | set(expected)
+                   if k not in got or k not in expected
+                   or not torch.equal(got[k].detach().cpu(), expected[k].detach().cpu()))
+    if wrong:
+        raise BCInitError(f"the RLModule's policy does not hold {what}: {wrong} differ or are missing "
+                          "(RLlib's set_state ignores keys it does not know)")
+
+
+def bc_module_spec(bc_checkpoint: str | Path, **model_config: Any) -> RLModuleSpec:
+    """An ``RLModuleSpec`` for :class:`BCPolicyRLModule` starting from ``bc_checkpoint``.
+
+    The architecture is read from the checkpoint's manifest, so the module fits the weights;
+    ``model_config`` may add ``value_hidden_sizes``. The path is made absolute because RLlib may
+    build modules in worker processes with another working directory.
+    """
+    from agents.checkpoint import checkpoint_dir, read_manifest
+
+    folder = checkpoint_dir(bc_checkpoint).resolve()
+    architecture = read_manifest(folder)["architecture"]["config"]
+    return RLModuleSpec(module_class=BCPolicyRLModule,
+                        model_config={"hidden_sizes": list(architecture["hidden_sizes"]),
+                                      "activation": architecture["activation"],
+                                      "bc_checkpoint": str(folder), **model_config})
+
+
+def module_to_policy_network(module: BCPolicyRLModule) -> PolicyNetwork:
+    """A CPU copy of the module's policy, ready for ``save_checkpoint`` (adjustment already in the
+    bias, so save with ``logit_adjustment=None``) and ``agents.load``."""
+    return copy.deepcopy(module.policy).to("cpu").eval()
+
+
+def policy_network_from_algo(algo: Any, module_id: str = DEFAULT_MODULE_ID) -> PolicyNetwork:
+    """The trained policy of ``module_id`` as a CPU :class:`PolicyNetwork`, read from the Learner.
+
+    The Learner holds the weights PPO just updated (EnvRunners get a copy after each iteration);
+    ``learner_group.get_state`` is RLlib's public way to them and works with remote Learners too.
+    """
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+
+    component = f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{module_id}"
+    state = algo.learner_group.get_state(components=component)
+    module_state = state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][module_id]
+    network = PolicyNetwork(**algo.get_module(module_id).policy.config())
+    prefix = "policy."
+    network.load_state_dict({k[len(prefix):]: torch.as_tensor(v) for k, v in module_state.items()
+                             if k.startswith(prefix)})  # strict: every policy tensor must be there
+    return network.eval()
+
+
+def ppo_self_play_config(bc_checkpoint: str | Path, *, module_id: str = DEFAULT_MODULE_ID,
+                         env_config: dict[str, Any] | None = None, num_env_runners: int = 0,
+                         seed: int | None = None, **training: Any) -> Any:
+    """A ``PPOConfig`` for self-play fine-tuning from BC on :class:`FightingMultiAgentEnv`.
+
+    Both players map to the one module ``module_id`` (the env is egocentric, so one policy plays
+    either side). ``training`` goes to ``PPOConfig.training`` (``lr``, ``train_batch_size_per_learner``,
+    ``minibatch_size``, ``num_epochs``...). With ``num_env_runners=0`` sampling happens in the
+    driver process, so no Ray worker has to import the project; with remote EnvRunners on a local
+    Ray instance started from the repository root, the workers find the project on their path too
+    (checked with ``num_env_runners=1``). ``seed`` seeds RLlib's sampling and module init
+    (``.debugging(seed=...)``). The learner gets a GPU when torch sees one
+    (``num_gpus_per_learner=1``), else runs on the CPU.
+    """
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+    from envs.rllib_env import FightingMultiAgentEnv
+
+    config = (
+        PPOConfig()
+        .environment(FightingMultiAgentEnv, env_config=dict(env_config or {}))
+        .multi_agent(policies={module_id},
+                     policy_mapping_fn=lambda agent_id, episode, **kwargs: module_id)
+        .rl_module(rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={module_id: bc_module_spec(bc_checkpoint)}))
+        .env_runners(num_env_runners=num_env_runners)
+        .learners(num_learners=0, num_gpus_per_learner=1 if torch.cuda.is_available() else 0)
+    )
+    if seed is not None:
+        config = config.debugging(seed=seed)
+    if training:
+        config = config.training(**training)
+    return config
