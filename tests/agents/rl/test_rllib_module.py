@@ -24,14 +24,6 @@ from envs.actions import NUM_ACTIONS
 from envs.observation import observation_space
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    network = PolicyNetwork(hidden_sizes=(16, 8), activation="tanh")
-    adjustment = np.linspace(-0.5, 0.5, network.num_actions).astype(np.float32)
-    return save_checkpoint(tmp_path / "bc", network, logit_adjustment=adjustment), network, adjustment
-
-
 def build_module(path, **model_config) -> BCPolicyRLModule:
     spec = bc_module_spec(path, **model_config)
     spec.observation_space = observation_space()

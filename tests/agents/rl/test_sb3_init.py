@@ -9,7 +9,6 @@ import torch
 
 import envs  # noqa: F401  (registers FightLab/Duel-v0)
 from agents.checkpoint import load_network, save_checkpoint
-from agents.networks import PolicyNetwork
 from agents.rl.sb3_init import (
     BCInitError,
     check_logits_match,
@@ -17,14 +16,6 @@ from agents.rl.sb3_init import (
     sb3_action_logits,
     sb3_to_policy_network,
 )
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    network = PolicyNetwork(hidden_sizes=(16, 8), activation="tanh")
-    adjustment = np.linspace(-0.5, 0.5, network.num_actions).astype(np.float32)
-    return save_checkpoint(tmp_path / "bc", network, logit_adjustment=adjustment), network, adjustment
 
 
 def make_env():
