@@ -31,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from agents.bc import BCPolicy
+from agents.errors import CheckpointError  # re-exported: agents.checkpoint.CheckpointError
 from agents.networks import PolicyNetwork
 from envs.actions import ACTION_NAMES
 from envs.atomic_files import atomic_path, atomic_write_text
@@ -42,10 +43,6 @@ MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "model.safetensors"
 OPTIMIZER_NAME = "optimizer.pt"
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"PolicyNetwork": PolicyNetwork}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded: missing, corrupt or made for another encoding or action set."""
 
 
 # ---- writing ---------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 A string that is not a registered name but a path to a trained checkpoint
 (``runs/lecture/focal_seed0``, its ``best/`` folder, ``manifest.json`` or ``model.safetensors``)
-loads that bot with :func:`agents.checkpoint.load`, so every ``opponent=`` / ``p1=`` accepts
-trained bots too.
+loads that bot with :func:`agents.checkpoint.load`, and a path to an exported bundle (its folder,
+``manifest.json``, ``model.onnx`` or ``model.int8.onnx``) loads it with
+:func:`agents.onnx_policy.load_bundle`, so every ``opponent=`` / ``p1=`` accepts trained bots too.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ SCRIPTED_BOTS: dict[str, Callable[[GameParams], Policy]] = {
     "random": lambda params: RandomBot(),
     "footsies": lambda params: ProPlayer("footsies", "perfect", params),
 }
-# the pros: "rushdown", "zoner", "turtle" at pro skill, "<style>_club" at club skill
+# the pros: "rushdown", "zoner", "turtle" at pro skill, "<style>_club" at club skill, and
+# "<style>_perfect" (no reaction delay, no execution error: the hard pool RL fine-tuning aims at)
 for _style in PRO_STYLES:
-    for _skill in ("pro", "club"):
+    for _skill in ("pro", "club", "perfect"):
         SCRIPTED_BOTS[pro_name(_style, _skill)] = (
             lambda params, style=_style, skill=_skill: ProPlayer(style, skill, params))
 
@@ -39,14 +41,18 @@ def available_bots() -> list[str]:
 def _looks_like_checkpoint(spec: str) -> bool:
     """A path (existing, or spelled like one) rather than a bot name: it goes to the checkpoint loader,
     whose errors name the file."""
-    return Path(spec).exists() or "/" in spec or spec.endswith((".safetensors", ".json"))
+    return Path(spec).exists() or "/" in spec or spec.endswith((".safetensors", ".json", ".onnx"))
 
 
 def make_policy(spec: str | Policy, params: GameParams | None = None) -> Policy:
-    """A fresh policy from a registered name or a checkpoint path, or ``spec`` itself if a Policy."""
+    """A fresh policy from a registered name, a checkpoint or bundle path, or ``spec`` itself if a Policy."""
     if isinstance(spec, str):
         factory = SCRIPTED_BOTS.get(spec)
         if factory is None and _looks_like_checkpoint(spec):
+            from agents.onnx_policy import is_bundle_path, load_bundle
+
+            if is_bundle_path(spec):  # an exported bot: ONNX Runtime, no torch
+                return load_bundle(spec)
             from agents.checkpoint import load  # torch is imported only when a checkpoint is used
 
             return load(spec)

@@ -38,6 +38,9 @@ from evaluation.match_runner import play_matches  # noqa: E402
 PROS = ("rushdown", "zoner", "turtle")
 CLUB_PROS = ("rushdown_club", "zoner_club", "turtle_club")
 REFERENCE_POOL: tuple[str, ...] = (*PROS, *CLUB_PROS, "random", "idle")
+# The pros with no reaction delay and no execution error: a rebalanced BC bot beats the reference
+# pool almost always, so RL fine-tuning shows its gain (or not) against these.
+PERFECT_PROS: tuple[str, ...] = ("rushdown_perfect", "zoner_perfect", "turtle_perfect")
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:

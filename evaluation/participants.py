@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.onnx_policy import is_bundle_path
 from agents.policy import Policy
 from agents.registry import available_bots, make_policy
 from envs.params import GameParams
@@ -54,7 +55,7 @@ def build_policy(spec: str, params: GameParams | None = None) -> Policy:
 def _kind(spec: str) -> str:
     if spec in available_bots():
         return "scripted"
-    return "onnx" if spec.endswith(".onnx") else "checkpoint"
+    return "onnx" if is_bundle_path(spec) else "checkpoint"  # an .onnx file or an exported bundle folder
 
 
 def _path_label(path: str, runs_dir: str | None) -> str:
@@ -94,7 +95,8 @@ def resolve_participants(entries: Sequence[str], globs: Sequence[str] = (), *,
             if not path.exists():
                 problems.append(f"{spec!r}: no such file or folder ({path})")
                 continue
-            participants.append(Participant(label or _path_label(spec, runs_dir), str(path), _kind(spec)))
+            participants.append(Participant(label or _path_label(spec, runs_dir), str(path),
+                                            _kind(str(path))))
             continue
         problems.append(f"{spec!r}: unknown bot name")
     for pattern in globs:

@@ -1,0 +1,352 @@
+"""Export a trained bot for a game engine: ONNX model + manifest, checked and scored before it is saved.
+
+    python export.py bot=runs/lecture/oversample_seed0/best       # -> runs/lecture/oversample_seed0/export/
+    python export.py bot=runs/lecture/oversample_seed0 export.quantize=true export.out=bots/oversample
+    python export.py bot=... export.matches_per_opponent=0 export.parity_rows=10000   # quick: no matches
+    python play.py bot=runs/lecture/oversample_seed0/export            # the bundle is a bot like any other
+
+What happens, top to bottom (each step in :mod:`agents.export`):
+
+1. load the checkpoint (hash-checked safetensors, never unpickled) and the test split it was
+   scored on: the dataset and split (fractions, seed) recorded in its manifest, as in ``train.py``;
+2. export the network with its logit adjustment folded into the output bias to ``model.onnx``;
+3. parity: ONNX Runtime vs torch on the test split: logits within ``export.parity_atol`` and every
+   command identical, or the export stops with nothing written;
+4. ``export.quantize=true``: ``model.int8.onnx`` (dynamic int8 weights), measured against fp32;
+5. metrics of the exported model(s): offline on the test split, online against the reference pool;
+6. ``manifest.json`` (the engine's contract, see ``agents/onnx_policy.py``), then the whole folder
+   is moved into place at once; an existing bundle is only replaced with ``export.overwrite=true``.
+
+Config schema: :class:`ExportConfig` below (a typo'd override fails with the list of valid keys);
+the YAML file is ``conf/export.yaml``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from hydra.core.config_store import ConfigStore
+from hydra.utils import to_absolute_path
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from agents.checkpoint import CheckpointError, checkpoint_dir, load, read_manifest
+from agents.export import (
+    OPSET,
+    ExportError,
+    agreement,
+    bc_policy_network,
+    check_parity,
+    commit_bundle,
+    git_commit,
+    interface_spec,
+    json_safe,
+    model_entry,
+    observation_delay,
+    quantize_int8,
+    staging_dir,
+    write_onnx,
+)
+from agents.onnx_policy import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    MODEL_FILES,
+    OnnxPolicy,
+    is_bundle_path,
+    load_bundle,
+    open_session,
+)
+from envs.atomic_files import atomic_write_text
+from envs.params import GameParams
+from evaluation.offline import SCALAR_METRICS, evaluate_policy
+from evaluation.online import REFERENCE_POOL, evaluate_online
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_SPLIT = ([0.8, 0.1, 0.1], 0)  # train.py's dataset.split_fractions / split_seed defaults
+
+
+# ---- config schemas (conf/export.yaml extends these) ----------------------------------------------
+@dataclass
+class ExportSettings:
+    out: str | None = None  # bundle folder; null: <checkpoint's run folder>/export
+    overwrite: bool = False  # replace an existing bundle at `out`
+    quantize: bool = False  # also write model.int8.onnx (dynamic int8 weights) and measure it
+    parity_rows: int | None = None  # test rows for the parity check; null: all of them
+    parity_atol: float = 1e-4  # allowed |ONNX logit - torch logit|: atol + rtol * the row's largest |logit|
+    parity_rtol: float = 1e-5
+    matches_per_opponent: int = 20  # online win rate at export time; 0: skip the matches
+    opponents: list[str] = field(default_factory=lambda: list(REFERENCE_POOL))
+    online_seed: int = 2000  # the matches train.py's final report plays (eval.final_seed)
+    opset: int = OPSET
+    progress: bool = True
+
+
+@dataclass
+class ExportDatasetConfig:
+    path: str | None = None  # null: the dataset recorded in the checkpoint, else the default dataset
+    split_fractions: list[float] | None = None  # null: as recorded in the checkpoint (train.py's split)
+    split_seed: int | None = None  # null: as recorded in the checkpoint
+
+
+@dataclass
+class ExportConfig:
+    bot: str = MISSING  # a checkpoint folder, its manifest.json / model.safetensors, or a run folder
+    export: ExportSettings = field(default_factory=ExportSettings)
+    dataset: ExportDatasetConfig = field(default_factory=ExportDatasetConfig)
+
+
+ConfigStore.instance().store(name="export_schema", node=ExportConfig)
+
+
+# ---- inputs ------------------------------------------------------------------------------------------
+def default_out(checkpoint: Path) -> Path:
+    """``<run>/export`` for a run's ``best/``, ``last/`` or ``epoch_NNN/``, else ``<checkpoint>/export``."""
+    if checkpoint.name in ("best", "last") or checkpoint.name.startswith("epoch_"):
+        return checkpoint.parent / "export"
+    return checkpoint / "export"
+
+
+def test_split(cfg: ExportDatasetConfig, checkpoint_manifest: dict[str, Any]
+               ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The test split the checkpoint was scored on: same dataset, fractions and seed as ``train.py``.
+
+    Returns ``(observations, labels, info)``; ``info`` says which dataset and split were used and
+    whether its content hash is the one the checkpoint recorded (if not, the metrics are still
+    computed, on other data, and the manifest says so).
+    """
+    from datasets.generate import ensure_default_dataset
+    from datasets.load import load_dataset, split_by_match
+
+    recorded = checkpoint_manifest.get("dataset") or {}
+    recorded_sha = recorded.get("frames_sha256")
+    path = cfg.path or recorded.get("path")
+    if path and not Path(to_absolute_path(path)).exists() and cfg.path is None:
+        path = None  # the recorded dataset is gone (another machine): fall back to the default one
+    dataset = load_dataset(to_absolute_path(path)) if path else ensure_default_dataset()
+    fractions = cfg.split_fractions or recorded.get("split_fractions") or DEFAULT_SPLIT[0]
+    seed = cfg.split_seed if cfg.split_seed is not None else recorded.get("split_seed", DEFAULT_SPLIT[1])
+    test = split_by_match(dataset, fractions, seed=seed)["test"]
+    if test.num_frames == 0:
+        raise ExportError(f"the test split of {dataset.path} is empty ({test.num_matches} matches); use a "
+                          "larger dataset or other dataset.split_fractions")
+    observations, labels = test.to_numpy()
+    sha = dataset.manifest.get("frames_sha256")
+    info = {"path": str(dataset.path), "frames_sha256": sha, "split": "test",
+            "split_fractions": [float(f) for f in fractions], "split_seed": int(seed),
+            "test_matches": test.num_matches, "test_frames": test.num_frames,
+            "is_training_dataset": bool(recorded_sha) and sha == recorded_sha,
+            "observation_delay": (dataset.manifest.get("generator") or {}).get("observation_delay")}
+    return observations, labels, info
+
+
+# ---- scoring -----------------------------------------------------------------------------------------
+def score(policy: OnnxPolicy, observations: np.ndarray, labels: np.ndarray | None,
+          settings: ExportSettings) -> dict[str, Any]:
+    """Offline metrics on the test rows and the online win rate against ``settings.opponents``."""
+    result: dict[str, Any] = {"offline": None, "online": None}
+    if labels is not None:
+        result["offline"] = evaluate_policy(policy, observations, labels)[0]
+    if settings.matches_per_opponent > 0:
+        online = evaluate_online(policy, settings.opponents,
+                                 matches_per_opponent=settings.matches_per_opponent,
+                                 seed=settings.online_seed, progress=settings.progress)
+        result["online"] = {**online.metrics(), "opponents": list(settings.opponents),
+                            "matches_per_opponent": settings.matches_per_opponent,
+                            "seed": settings.online_seed}
+    return result
+
+
+def compare(fp32: dict[str, Any], int8: dict[str, Any]) -> dict[str, float | None]:
+    """int8 minus fp32 for the headline numbers (None where a side was not measured)."""
+    deltas: dict[str, float | None] = {}
+    for key in SCALAR_METRICS:
+        a, b = (fp32["offline"] or {}).get(key), (int8["offline"] or {}).get(key)
+        deltas[f"offline/{key}"] = None if a is None or b is None else b - a
+    a, b = (fp32["online"] or {}).get("win_rate"), (int8["online"] or {}).get("win_rate")
+    deltas["online/win_rate"] = None if a is None or b is None else b - a
+    return deltas
+
+
+def parity_sample(observations: np.ndarray, rows: int | None) -> np.ndarray:
+    """All rows, or ``rows`` of them spread over the split (seeded, so reruns check the same rows)."""
+    if rows is None or rows >= len(observations):
+        return observations
+    if rows < 1:
+        raise ExportError(f"export.parity_rows must be >= 1 or null (all test rows), got {rows}")
+    picked = np.sort(np.random.default_rng(0).choice(len(observations), size=rows, replace=False))
+    return observations[picked]
+
+
+# ---- the export ---------------------------------------------------------------------------------------
+def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSettings, *,
+                  observations: np.ndarray, labels: np.ndarray | None = None,
+                  dataset: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                  report: Callable[[str], object] = print) -> tuple[Path, dict[str, Any]]:
+    """Export the checkpoint at ``checkpoint`` to the bundle folder ``target``; return (folder, manifest).
+
+    ``observations`` (and ``labels``, for offline metrics) are the test rows; ``dataset`` describes
+    them for the manifest. Nothing is written unless every step succeeds.
+    """
+    target = Path(target)
+    if settings.matches_per_opponent < 0:
+        raise ExportError(f"export.matches_per_opponent must be >= 0, got {settings.matches_per_opponent}")
+    if settings.matches_per_opponent > 0 and not settings.opponents:
+        raise ExportError("export.opponents is empty: name at least one bot, or set "
+                          "export.matches_per_opponent=0 to skip the matches")
+    if target.exists() and not settings.overwrite:  # fail before any work, and again at the commit
+        raise ExportError(f"{target} already exists: pass export.overwrite=true to replace it, or "
+                          "export.out=<another folder>")
+    folder = checkpoint_dir(checkpoint)
+    ckpt_manifest = read_manifest(folder)
+    policy = load(folder)
+    started = time.perf_counter()
+    staging = staging_dir(target)
+    try:
+        fp32_path = write_onnx(bc_policy_network(policy), staging / MODEL_FILES["fp32"], settings.opset)
+        parity = check_parity(fp32_path, policy, parity_sample(observations, settings.parity_rows),
+                              atol=settings.parity_atol, rtol=settings.parity_rtol)
+        report_parity(parity, report)
+        fp32 = OnnxPolicy(open_session(fp32_path), name=str(ckpt_manifest.get("name", "bc")))
+        models = {"fp32": {**model_entry(fp32_path), "opset": settings.opset, "precision": "float32"}}
+        metrics = {"fp32": score(fp32, observations, labels, settings)}
+        report_metrics("fp32", metrics["fp32"], report)
+        quantization = None
+        if settings.quantize:
+            int8_path = quantize_int8(fp32_path, staging / MODEL_FILES["int8"])
+            models["int8"] = {**model_entry(int8_path), "opset": settings.opset,
+                              "precision": "int8 weights (onnxruntime quantize_dynamic, QInt8), float32 "
+                                           "input and output"}
+            int8 = OnnxPolicy(open_session(int8_path), name=f"{fp32.name}[int8]", variant="int8")
+            metrics["int8"] = score(int8, observations, labels, settings)
+            report_metrics("int8", metrics["int8"], report)
+            sample = parity_sample(observations, settings.parity_rows)
+            quantization = {"fp32_bytes": models["fp32"]["bytes"], "int8_bytes": models["int8"]["bytes"],
+                            "size_ratio": models["int8"]["bytes"] / models["fp32"]["bytes"],
+                            "vs_fp32": agreement(fp32, int8, sample),
+                            "delta": compare(metrics["fp32"], metrics["int8"])}
+            report_quantization(quantization, report)
+        delay, delay_source = observation_delay(ckpt_manifest, dataset)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "name": str(ckpt_manifest.get("name", "bc")),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **interface_spec(policy.network.num_actions),
+            "models": models,
+            "timing": {"frame_rate": GameParams().fps, "decision_every_frames": 1,
+                       "observation_delay_frames": delay, "observation_delay_source": delay_source,
+                       "usage": "one call per bot per frame; feed the observation of the frame "
+                                "observation_delay_frames ago (0: the current frame); the command "
+                                "applies to the current frame, NO_ACTION = press nothing new"},
+            "logit_adjustment_folded": None if policy.logit_adjustment is None
+            else [float(v) for v in policy.logit_adjustment.cpu().numpy()],
+            "parity": parity, "metrics": metrics, "quantization": quantization,
+            "provenance": {
+                "checkpoint": {"path": str(folder), "weights_sha256": ckpt_manifest["weights"].get("sha256"),
+                               "architecture": ckpt_manifest["architecture"],
+                               "epoch": ckpt_manifest.get("epoch"),
+                               "rebalance": ckpt_manifest.get("rebalance"),
+                               "training_metrics": ckpt_manifest.get("metrics")},
+                "training_dataset": ckpt_manifest.get("dataset"),
+                "evaluation_dataset": dataset,
+                "export_config": config, "code": git_commit(ROOT), "created_with": _versions(),
+                "export_seconds": round(time.perf_counter() - started, 2)},
+        }
+        atomic_write_text(staging / MANIFEST_NAME, _dumps(manifest))
+        for variant in models:  # read back exactly as a user will, checks included
+            load_bundle(staging, variant)
+        commit_bundle(staging, target, overwrite=settings.overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target, manifest
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _dumps(manifest: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n"
+
+
+# ---- printing ----------------------------------------------------------------------------------------
+def report_parity(parity: dict[str, Any], report: Callable[[str], object]) -> None:
+    commands = "identical" if not parity["near_tie_mismatches"] else \
+        f"identical except {parity['near_tie_mismatches']} numerical near-ties"
+    report(f"parity: ONNX Runtime vs torch on {parity['rows']:,} test rows: max |logit diff| "
+           f"{parity['max_abs_logit_diff']:.3g} ({parity['max_diff_over_tolerance']:.2f}x the tolerance "
+           f"atol {parity['atol']:g} + rtol {parity['rtol']:g} x the row's largest |logit|); "
+           f"commands {commands}")
+
+
+def report_metrics(variant: str, metrics: dict[str, Any], report: Callable[[str], object]) -> None:
+    offline, online = metrics["offline"], metrics["online"]
+    if offline is not None:
+        report(f"offline ({variant}, test split): accuracy {offline['accuracy']:.4f}, balanced accuracy "
+               f"{offline['balanced_accuracy']:.4f}, macro-F1 {offline['macro_f1']:.4f}")
+    if online is not None:
+        report(f"online ({variant}, {int(online['matches'])} matches vs {len(online['opponents'])} "
+               f"opponents): win rate {online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, "
+               f"{online['win_rate_ci_high']:.3f}]")
+    else:
+        report(f"online ({variant}): skipped (export.matches_per_opponent=0)")
+
+
+def report_quantization(q: dict[str, Any], report: Callable[[str], object]) -> None:
+    delta = q["delta"]
+    parts = [f"int8: {q['fp32_bytes']:,} -> {q['int8_bytes']:,} bytes ({q['size_ratio']:.2f}x)",
+             f"command agreement with fp32 {q['vs_fp32']['argmax_agreement']:.4%}"]
+    if delta["offline/accuracy"] is not None:
+        parts.append(f"accuracy change {delta['offline/accuracy']:+.4f}, balanced accuracy change "
+                     f"{delta['offline/balanced_accuracy']:+.4f}")
+    if delta["online/win_rate"] is not None:
+        parts.append(f"win rate change {delta['online/win_rate']:+.3f}")
+    report("; ".join(parts))
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "bot"):
+        print("export.py: say which bot to export: python export.py bot=<checkpoint> (a run folder such as "
+              "runs/<experiment>/<run>, its best/ or last/ folder, or their manifest.json)", file=sys.stderr)
+        raise SystemExit(1)
+    config: ExportConfig = OmegaConf.to_object(cfg)
+    try:
+        if is_bundle_path(to_absolute_path(config.bot)):
+            raise ExportError(f"bot={config.bot} is already an exported bundle; export.py takes a "
+                              "checkpoint (a run folder, its best/ or last/, or manifest.json)")
+        checkpoint = checkpoint_dir(to_absolute_path(config.bot))
+        target = Path(to_absolute_path(config.export.out)) if config.export.out else default_out(checkpoint)
+        if target.exists() and not config.export.overwrite:
+            raise ExportError(f"{target} already exists: pass export.overwrite=true to replace it, or "
+                              "export.out=<another folder>")
+        observations, labels, dataset = test_split(config.dataset, read_manifest(checkpoint))
+        if not dataset["is_training_dataset"]:
+            print(f"note: {dataset['path']} is not the dataset recorded in the checkpoint (content hash "
+                  "differs or none recorded); test metrics are on this dataset's test split", file=sys.stderr)
+        record = OmegaConf.to_container(OmegaConf.structured(config))
+        target, _ = export_bundle(checkpoint, target, config.export, observations=observations,
+                                  labels=labels, dataset=dataset, config=record)
+    except (ExportError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"export.py: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"wrote {target} ({', '.join(sorted(p.name for p in target.iterdir()))})")
+
+
+if __name__ == "__main__":
+    main()
