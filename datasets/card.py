@@ -155,6 +155,15 @@ def render_card(name: str, manifest: dict[str, Any], matches: pd.DataFrame) -> s
             parts += ["", "By player:", "", _matrix_table(*win_rates(matches, "id"))]
     else:
         parts.append("No matches.")
+    notes = manifest.get("match_notes") or []
+    if notes:
+        keys = sorted({key for note in notes for key in note} - {"match_id"})
+        parts += ["", "## Match notes", "",
+                  "Notes attached to matches after they were played (e.g. playtest ratings, 1-5; "
+                  "empty: skipped).", "",
+                  _markdown_table(["match", *keys], [[str(note["match_id"]),
+                                                      *("" if note.get(k) is None else str(note[k])
+                                                        for k in keys)] for note in notes])]
     parts += ["", "## How it was made", "",
               _markdown_table(["setting", "value"],
                               [[key, f"`{json.dumps(value, default=str)}`"] for key, value in

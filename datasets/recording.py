@@ -20,6 +20,7 @@ wrapper between this one and the env would make the logged command differ from t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,16 @@ class RecordLogs(gym.Wrapper):
     ``"human"``); the opponent is described by its policy (``name``, ``style``, ``skill``).
     ``path`` must not exist unless ``overwrite=True`` (checked here, before anyone plays). The
     dataset appears at ``path`` on :meth:`close`; nothing is written if no match was finished.
+    ``metadata`` (e.g. ``play.py``'s bot and difficulty settings) is added to the manifest's
+    ``generator`` record; :meth:`add_match_notes` attaches notes such as ratings to a match.
     """
 
     def __init__(self, env: gym.Env, path: str | Path, *, player_id: str = "human",
                  style: str = "human", skill: str = "human", record_opponent: bool = True,
-                 overwrite: bool = False, shard_rows: int = DEFAULT_SHARD_ROWS) -> None:
+                 overwrite: bool = False, shard_rows: int = DEFAULT_SHARD_ROWS,
+                 metadata: Mapping[str, Any] | None = None) -> None:
         super().__init__(env)
+        self.metadata_record = dict(metadata or {})
         base = env.unwrapped
         if not isinstance(base, FightingEnv):
             raise TypeError(f"RecordLogs records envs.fighting_env.FightingEnv (FightLab/Duel-v0); got "
@@ -101,6 +106,7 @@ class RecordLogs(gym.Wrapper):
             "observation_delay": self.base.duel.engine.observation_delay,
             "game_params_changed": changed,
             "record_opponent": self.record_opponent,
+            **self.metadata_record,
         }
 
     def _reset_episode(self) -> None:
@@ -169,6 +175,20 @@ class RecordLogs(gym.Wrapper):
         }))
         self.num_matches_recorded += 1
         self._reset_episode()
+
+    def add_match_notes(self, notes: Mapping[str, Any], match_id: int | None = None) -> None:
+        """Attach notes (e.g. a playtester's ratings) to a recorded match, by default the last one.
+
+        They are stored in the dataset's ``manifest["match_notes"]`` (see
+        :meth:`datasets.writer.DatasetWriter.add_match_notes`).
+        """
+        if self._writer is None:
+            raise RuntimeError("RecordLogs: add_match_notes() after close()")
+        if match_id is None:
+            if not self.num_matches_recorded:
+                raise ValueError("RecordLogs: no match recorded yet to attach notes to")
+            match_id = self.num_matches_recorded - 1
+        self._writer.add_match_notes(match_id, notes)
 
     def close(self) -> None:
         """Publish the dataset (if any match finished), give the env its opponent back, close it."""

@@ -130,6 +130,7 @@ class DatasetWriter:
         self._wave_ids = np.zeros(0, dtype=np.int64)
         self._wave_players = np.zeros((0, 2), dtype=np.int16)
         self._match_tables: list[pd.DataFrame] = []
+        self._match_notes: dict[int, dict[str, Any]] = {}
         self._shards: list[dict[str, Any]] = []
         self._num_rows = 0
         self._hasher = FramesHasher()
@@ -248,6 +249,24 @@ class DatasetWriter:
         if missing:
             raise ValueError(f"matches table is missing columns {missing}")
         self._match_tables.append(matches[[name for name, _, _ in MATCH_COLUMNS]].copy())
+
+    def add_match_notes(self, match_id: int, notes: Mapping[str, Any]) -> None:
+        """Attach free-form, JSON-able notes to a match already added (e.g. playtest ratings).
+
+        They go into ``manifest["match_notes"]`` (a list of ``{"match_id": ..., **notes}`` sorted by
+        match), so the matches table keeps its fixed schema and every reader still loads the
+        dataset. Calling again for the same match updates its notes.
+        """
+        if isinstance(match_id, bool) or not isinstance(match_id, (int, np.integer)):
+            raise TypeError(f"match_id must be an int, got {match_id!r}")
+        known = any((table["match_id"] == match_id).any() for table in self._match_tables)
+        if not known:
+            raise ValueError(f"no match {match_id} in this dataset yet; add its row before its notes")
+        notes = dict(notes)
+        if "match_id" in notes:
+            raise ValueError("notes must not carry their own 'match_id' key")
+        json.dumps(notes)  # fail now, not when the manifest is written
+        self._match_notes.setdefault(int(match_id), {}).update(notes)
 
     # ---- buffering and shards --------------------------------------------------------------------
     def _new_buffers(self) -> None:
@@ -403,6 +422,9 @@ class DatasetWriter:
                 skill_counts[player.skill] = skill_counts.get(player.skill, 0) + rows
                 player_counts[player.player_id] = player_counts.get(player.player_id, 0) + rows
                 style_actions[player.style] = style_actions.get(player.style, 0) + per_action
+        extra: dict[str, Any] = {}
+        if self._match_notes:
+            extra["match_notes"] = [{"match_id": k, **v} for k, v in sorted(self._match_notes.items())]
         return {
             "format": "fightlab-logs",
             "schema_version": SCHEMA_VERSION,
@@ -424,6 +446,7 @@ class DatasetWriter:
             "seed": self.seed,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "created_with": {"pyarrow": pa.__version__, "compression": self.compression},
+            **extra,
         }
 
 

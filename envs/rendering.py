@@ -7,12 +7,14 @@ training never needs a display or even pygame's import time.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import numpy as np
 
 from envs.actions import Action
+from envs.atomic_files import atomic_write_bytes
 from envs.engine import DRAW, RUNNING, DuelState
 from envs.params import GameParams
 
@@ -66,7 +68,8 @@ class PygameRenderer:
     """Draws match ``i`` of a state onto a pygame surface; ``human`` mode also shows a window."""
 
     def __init__(self, params: GameParams, mode: str = "rgb_array",
-                 names: tuple[str, str] = SIDE_LABELS, caption: str = "FightLab") -> None:
+                 names: tuple[str, str] = SIDE_LABELS, caption: str = "FightLab",
+                 footer_height: int = 0) -> None:
         if mode not in ("rgb_array", "human"):
             raise ValueError(f"PygameRenderer mode must be 'rgb_array' or 'human', got {mode!r}")
         self.params = params
@@ -74,8 +77,9 @@ class PygameRenderer:
         self.names = names
         self.caption = caption
         self.width = int(params.stage_width)
-        self.height = HUD_HEIGHT + 220 + FLOOR_MARGIN
-        self.floor_y = self.height - FLOOR_MARGIN
+        self.footer_height = int(footer_height)  # a panel under the floor (play.py shows the controls)
+        self.height = HUD_HEIGHT + 220 + FLOOR_MARGIN + self.footer_height
+        self.floor_y = self.height - FLOOR_MARGIN - self.footer_height
         self._pygame: Any = None
         self._surface: Any = None
         self._window: Any = None
@@ -104,8 +108,10 @@ class PygameRenderer:
         return self._fonts[size]
 
     # ---- drawing -----------------------------------------------------------------------------
-    def draw(self, state: DuelState, i: int, overlay: list[str] | None = None) -> Any:
-        """Draw the match onto the off-screen surface and return it (``overlay``: extra text lines)."""
+    def draw(self, state: DuelState, i: int, overlay: list[str] | None = None,
+             show_winner: bool = True) -> Any:
+        """Draw the match onto the off-screen surface and return it (``overlay``: extra text lines;
+        ``show_winner=False`` leaves the result to the caller, e.g. a result dialog)."""
         if self._pygame is None:
             self._init()
         pg, surf, p = self._pygame, self._surface, self.params
@@ -121,7 +127,7 @@ class PygameRenderer:
                 pg.draw.circle(surf, SIDE_COLORS[side], center, int(p.projectile_radius), 3)
         self._draw_hud(state, i)
         winner = int(state.winner[i])
-        if winner != RUNNING:
+        if winner != RUNNING and show_winner:
             text = "DRAW" if winner == DRAW else f"{self.names[winner]} WINS"
             self._text(text, 56, (255, 255, 255), (self.width // 2, self.height // 2 - 20), center=True)
         for k, line in enumerate(overlay or []):
@@ -192,7 +198,70 @@ class PygameRenderer:
             rect.topleft = pos
         self._surface.blit(image, rect)
 
+    def draw_footer(self, rows: list[list[tuple[str, str]]], size: int = 20) -> None:
+        """Fill the footer panel with rows of ``(key, what it does)`` pairs, laid out as a grid whose
+        columns line up across rows and spread over the width."""
+        pg, surf, font = self._pygame, self._surface, self.font(size)
+        top = self.height - self.footer_height
+        pg.draw.rect(surf, (16, 17, 26), (0, top, self.width, self.footer_height))
+        pg.draw.line(surf, (70, 70, 90), (0, top), (self.width, top), 1)
+        cells = [[(font.render(key, True, (250, 215, 110)), font.render(label, True, (200, 200, 212)))
+                  for key, label in row] for row in rows]
+        columns = max((len(row) for row in cells), default=0)
+        widths = [max((k.get_width() + 6 + v.get_width() for row in cells if c < len(row)
+                       for k, v in [row[c]]), default=0) for c in range(columns)]
+        margin = 10
+        gap = max(12, (self.width - 2 * margin - sum(widths)) // max(1, columns - 1))
+        line_h = font.get_linesize() + 3
+        for r, row in enumerate(cells):
+            x, y = margin, top + 6 + line_h * r
+            for c, (key_image, label_image) in enumerate(row):
+                surf.blit(key_image, (x, y))
+                surf.blit(label_image, (x + key_image.get_width() + 6, y))
+                x += widths[c] + gap
+
+    def draw_dialog(self, lines: list[tuple[str, int, tuple[int, int, int]]],
+                    top: int | None = None) -> None:
+        """A semi-transparent box with ``(text, size, colour)`` lines, centred across the stage, its
+        top at ``top`` (default: just under the HUD, above the fighters' heads where it fits)."""
+        pg = self._pygame
+        pad, gap = 10, 5
+        images = [self.font(size).render(text, True, color) for text, size, color in lines]
+        box_w = min(self.width - 20, max(image.get_width() for image in images) + 2 * pad)
+        box_h = sum(image.get_height() for image in images) + gap * (len(images) - 1) + 2 * pad
+        if top is None:
+            top = HUD_HEIGHT + 12
+            if top + box_h > self.floor_y - FIGHTER_HEIGHT:  # would hide the fighters anyway: centre it
+                top = max(HUD_HEIGHT - 4, (HUD_HEIGHT + self.floor_y - box_h) // 2)
+        box = pg.Surface((box_w, box_h), pg.SRCALPHA)
+        box.fill((10, 10, 18, 215))
+        self._surface.blit(box, ((self.width - box_w) // 2, top))
+        pg.draw.rect(self._surface, (120, 120, 150), ((self.width - box_w) // 2, top, box_w, box_h), 1,
+                     border_radius=4)
+        y = top + pad
+        for image in images:
+            self._surface.blit(image, image.get_rect(midtop=(self.width // 2, y)))
+            y += image.get_height() + gap
+
     # ---- output ------------------------------------------------------------------------------
+    def present(self, fps: int | None = None) -> None:
+        """Show what was drawn in the window (``human`` mode); ``fps`` paces the loop (None: as fast
+        as it goes, for headless runs)."""
+        if self._window is None:
+            raise RuntimeError("present() needs mode='human' and a drawn frame")
+        self._window.blit(self._surface, (0, 0))
+        self._pygame.display.flip()
+        if fps:
+            self._clock.tick(fps)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the last drawn frame as a PNG, atomically (screenshots of play sessions)."""
+        if self._surface is None:
+            raise RuntimeError("nothing drawn yet")
+        buffer = io.BytesIO()
+        self._pygame.image.save(self._surface, buffer, "png")
+        atomic_write_bytes(path, buffer.getvalue())
+
     def render(self, state: DuelState, i: int, overlay: list[str] | None = None) -> np.ndarray | None:
         """``rgb_array``: an ``(H, W, 3)`` uint8 frame. ``human``: show it in the window, return None."""
         surf = self.draw(state, i, overlay)
