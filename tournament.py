@@ -31,6 +31,7 @@ from rich.table import Table
 
 from evaluation.participants import Participant, ParticipantError, check_participants, resolve_participants
 from evaluation.ratings import rate
+from evaluation.ray_runtime import RaySettings
 from evaluation.report import (
     action_jsd,
     best_predictor_sentence,
@@ -71,6 +72,8 @@ class TournamentSettings:
     time_budget_ms: float | None = 1000.0  # per batched act call; over it, the bot forfeits; null: none
     torch_threads: int = 1  # for network bots; 0: torch's default (a 2nd thread on a busy core is 10x slower)
     progress: bool = True
+    # name -> participant labels: standings get a vs_<name> win-rate column against each group
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,12 +81,6 @@ class RatingsSettings:
     bootstrap: int = 200  # resamples for the rating intervals
     seed: int = 0
     prior_wins: float = 0.5  # pseudo-wins each way per pairing (keeps a winless bot's rating finite)
-
-
-@dataclass
-class RaySettings:
-    address: str | None = None  # null: start a local Ray instance; "auto" or host:port: join a cluster
-    num_cpus: int = 2  # for a local instance
 
 
 @dataclass
@@ -122,6 +119,12 @@ def run(config: TournamentConfig, console: Console) -> None:
         check_participants(participants)
     except ParticipantError as err:
         raise _fail(str(err)) from None
+    labels = [p.label for p in participants]
+    for name, members in t.groups.items():
+        unknown = sorted(set(members) - set(labels))
+        if unknown:
+            raise _fail(f"tournament.groups.{name} names {unknown}, which are not participants; "
+                        f"participants: {labels}")
     for note in notes:
         console.print(f"note: {note}", highlight=False)
     if t.torch_threads > 0 and any(p.learned for p in participants):
@@ -143,7 +146,7 @@ def run(config: TournamentConfig, console: Console) -> None:
     pairings = pairing_table(results)
     ratings = rate(results.labels, pairings, bootstrap=config.ratings.bootstrap, seed=config.ratings.seed,
                    prior_wins=config.ratings.prior_wins)
-    standings = standings_table(results, pairings, ratings)
+    standings = standings_table(results, pairings, ratings, t.groups)
     total = len(results.matches)
     title = (f"tournament: {len(participants)} bots, {t.matches_per_pairing} matches per pairing, "
              f"seed {t.seed} ({total} matches)")

@@ -19,9 +19,6 @@ fails with the list of valid keys); the YAML files are ``conf/train.yaml`` and `
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import random
@@ -40,13 +37,13 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from agents.bc import BCConfig, BCPolicy, resolve_device, torch_threads
+from agents.bc import BCConfig, BCPolicy, resolve_device
 from agents.checkpoint import (
     CheckpointError,
+    checkpoint_dir,
     load_network,
     load_optimizer_state,
     read_manifest,
@@ -62,11 +59,24 @@ from agents.rebalance import (
     loss_class_weights,
     resample,
 )
+from agents.registry import UnknownBotError
+from agents.rl.config import RLlibPPOConfig, SB3PPOConfig
+from agents.rl.league import OpponentPool
+from agents.rl.sb3_init import BCInitError
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.atomic_files import atomic_write_text
 from envs.observation import ENCODING_VERSION, OBS_DIM
-from evaluation.offline import SCALAR_METRICS, confusion_figure, evaluate_policy
-from evaluation.online import REFERENCE_POOL, action_distribution_figure, evaluate_online
+from evaluation.offline import SCALAR_METRICS
+from evaluation.online import REFERENCE_POOL
+from evaluation.ray_runtime import RaySettings
+from evaluation.run_report import (
+    TIE_BREAK,
+    final_table,
+    is_better,
+    log_evaluation,
+    score_final,
+    write_results,
+)
 
 
 # ---- config schemas (conf/train.yaml, conf/agent/bc.yaml extend these) ----------------------------
@@ -102,19 +112,19 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
-    agent: Any = MISSING  # the agent group: conf/agent/bc.yaml (BCConfig)
+    agent: Any = MISSING  # the agent group: conf/agent/{bc,ppo,sb3_ppo}.yaml (BCConfig, RLlibPPOConfig...)
     experiment: str = "bc"
     seed: int = 0
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: RunConfig = field(default_factory=RunConfig)
+    ray: RaySettings = field(default_factory=RaySettings)  # RL with RLlib: a local instance or a cluster
 
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 ConfigStore.instance().store(group="agent", name="bc_schema", node=BCConfig)
-
-# the metric that breaks ties of the best metric (e.g. equal win rates early in training)
-TIE_BREAK = "offline/balanced_accuracy"
+ConfigStore.instance().store(group="agent", name="ppo_schema", node=RLlibPPOConfig)
+ConfigStore.instance().store(group="agent", name="sb3_ppo_schema", node=SB3PPOConfig)
 
 
 class TrainError(RuntimeError):
@@ -122,9 +132,20 @@ class TrainError(RuntimeError):
 
 
 # ---- small helpers --------------------------------------------------------------------------------
-def run_directory(cfg: TrainConfig) -> Path:
-    name = cfg.train.run_name or f"{Rebalance(cfg.agent.rebalance).value}_seed{cfg.seed}"
+def run_directory(cfg: TrainConfig, default_name: str | None = None) -> Path:
+    name = cfg.train.run_name or default_name or f"{Rebalance(cfg.agent.rebalance).value}_seed{cfg.seed}"
     return Path(to_absolute_path(cfg.train.logdir)) / cfg.experiment / name
+
+
+def prepare_run_directory(run_dir: Path, run: RunConfig) -> None:
+    """Create ``run_dir``; an existing run is only continued (resume) or deleted (overwrite) on request."""
+    if run_dir.exists() and not run.resume:
+        if not run.overwrite:
+            raise TrainError(f"{run_dir} already exists: pass train.resume=true to continue it, "
+                             "train.overwrite=true to delete it and start over, or choose another "
+                             "experiment= / train.run_name=")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,40 +188,6 @@ def load_data(cfg: TrainConfig) -> dict[str, Any]:
     return data
 
 
-def scalars(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
-
-
-def is_better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
-    return best is None or candidate > best
-
-
-def write_results(run_dir: Path, results: dict[str, Any]) -> None:
-    """``results.json`` and a one-row ``results.csv`` (flat), both written atomically."""
-    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, default=str) + "\n")
-    flat = {k: v for k, v in results.items() if not isinstance(v, dict | list)}
-    for section in ("test", "online"):
-        flat.update(scalars(section, results[section]))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(flat))
-    writer.writeheader()
-    writer.writerow(flat)
-    atomic_write_text(run_dir / "results.csv", buffer.getvalue())
-
-
-def final_table(run_name: str, results: dict[str, Any]) -> Table:
-    test, online = results["test"], results["online"]
-    table = Table(title=f"{run_name}: best checkpoint (epoch {results['best_epoch']}), test split and "
-                        f"{int(online['matches'])} fresh matches")
-    for column in ("accuracy", "bal. acc", "macro-F1", "NO_ACT rec", "skill rec", "win rate [95% CI]"):
-        table.add_column(column, justify="right")
-    table.add_row(f"{test['accuracy']:.3f}", f"{test['balanced_accuracy']:.3f}", f"{test['macro_f1']:.3f}",
-                  f"{test['no_action_recall']:.3f}", f"{test['mean_skill_recall']:.3f}",
-                  f"{online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, "
-                  f"{online['win_rate_ci_high']:.3f}]")
-    return table
-
-
 # ---- the training run -----------------------------------------------------------------------------
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """One BC run, top to bottom; returns the final results (also in ``results.json``)."""
@@ -209,13 +196,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     rebalance = Rebalance(agent.rebalance)
     run_dir = run_directory(cfg)
     console = Console(stderr=True)
-    if run_dir.exists() and not cfg.train.resume:
-        if not cfg.train.overwrite:
-            raise TrainError(f"{run_dir} already exists: pass train.resume=true to continue it, "
-                             "train.overwrite=true to delete it and start over, or choose another "
-                             "experiment= / train.run_name=")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_directory(run_dir, cfg.train)
     threads = cfg.train.torch_threads or min(os.cpu_count() or 1, 8)
     torch.set_num_threads(threads)
     device = resolve_device(agent.device)
@@ -300,30 +281,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         writer.add_scalar("charts/epoch_seconds", seconds, epoch + 1)
         writer.add_scalar("charts/epoch_rows", len(y), epoch + 1)
 
-        # 3. offline metrics on the validation split (every epoch)
+        # 3. offline metrics on the validation split (every epoch), and 4. online metrics against
+        # the reference pool (every k epochs and after the last)
         network.eval()
-        offline, matrix = evaluate_policy(policy, x_val, y_val)
-        logged = scalars("offline", offline)
-        for tag, value in logged.items():
-            writer.add_scalar(tag, value, epoch + 1)
-        writer.add_figure("offline/confusion_matrix", confusion_figure(matrix), epoch + 1)
-
-        # 4. online metrics against the reference pool (every k epochs and after the last)
-        last_epoch = epoch + 1 == agent.epochs
         every = cfg.eval.every_epochs
-        if last_epoch or (every and (epoch + 1) % every == 0):
-            with torch_threads(1):
-                online = evaluate_online(policy, cfg.eval.opponents,
-                                         matches_per_opponent=cfg.eval.matches_per_opponent,
-                                         seed=cfg.eval.seed, reference_distribution=counts,
-                                         progress=cfg.train.progress)
-            online_metrics = scalars("online", online.metrics())
-            for tag, value in online_metrics.items():
-                writer.add_scalar(tag, value, epoch + 1)
-            writer.add_figure("online/action_distribution", action_distribution_figure(online), epoch + 1)
-            logged.update(online_metrics)
-        epochs.set_postfix(loss=f"{float(loss_sum) / steps:.3f}", acc=f"{offline['accuracy']:.3f}",
-                           bal=f"{offline['balanced_accuracy']:.3f}",
+        play = epoch + 1 == agent.epochs or bool(every and (epoch + 1) % every == 0)
+        logged = log_evaluation(writer, epoch + 1, policy, x_val, y_val,
+                                cfg.eval.opponents if play else None,
+                                matches_per_opponent=cfg.eval.matches_per_opponent, seed=cfg.eval.seed,
+                                reference_distribution=counts, progress=cfg.train.progress)
+        epochs.set_postfix(loss=f"{float(loss_sum) / steps:.3f}", acc=f"{logged['offline/accuracy']:.3f}",
+                           bal=f"{logged['offline/balanced_accuracy']:.3f}",
                            win=f"{logged['online/win_rate']:.2f}" if "online/win_rate" in logged else "-")
 
         # 5. checkpoints: best by the configured metric (ties broken by balanced accuracy), and last
@@ -349,27 +317,54 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                          f"look like offline/balanced_accuracy, online/win_rate")
     best_network, _ = load_network(run_dir / "best", device)
     best_policy = BCPolicy(best_network, name=policy.name, logit_adjustment=adjustment, device=device)
-    test, _ = evaluate_policy(best_policy, x_test, y_test)
-    with torch_threads(1):
-        online = evaluate_online(best_policy, cfg.eval.opponents,
-                                 matches_per_opponent=cfg.eval.final_matches_per_opponent,
-                                 seed=cfg.eval.final_seed, reference_distribution=counts,
-                                 progress=cfg.train.progress)
+    final = score_final(best_policy, x_test, y_test, cfg.eval.opponents,
+                        matches_per_opponent=cfg.eval.final_matches_per_opponent, seed=cfg.eval.final_seed,
+                        reference_distribution=counts, progress=cfg.train.progress)
     results = {"experiment": cfg.experiment, "run": run_dir.name, "rebalance": rebalance.value,
                "seed": cfg.seed, "best_epoch": best_epoch, "best_metric": cfg.train.best_metric,
-               "test": test, "online": online.metrics(),
-               "online_per_opponent": {o.opponent: {"wins": o.wins, "losses": o.losses, "draws": o.draws,
-                                                    "ci": list(o.interval)} for o in online.opponents},
-               "dataset": provenance["frames_sha256"]}
+               **final, "dataset": provenance["frames_sha256"]}
+    test, online_metrics = final["test"], final["online"]
     write_results(run_dir, results)
     hparams = {k: (str(v) if isinstance(v, list) else v) for k, v in agent_record.items()}
     hparams["seed"] = cfg.seed
     writer.add_hparams(hparams, {f"hparams/test_{k}": test[k] for k in SCALAR_METRICS}
-                       | {"hparams/online_win_rate": online.win_rate}, run_name=".",
+                       | {"hparams/online_win_rate": online_metrics["win_rate"]}, run_name=".",
                        global_step=agent.epochs)
     writer.close()
     Console().print(final_table(f"{cfg.experiment}/{run_dir.name}", results))
     return results
+
+
+def train_rl(cfg: TrainConfig) -> dict[str, Any]:
+    """``agent=ppo`` (RLlib) or ``agent=sb3_ppo``: fine-tune a BC checkpoint (or start from scratch)."""
+    agent = cfg.agent
+    for key in ("lr", "minibatch_size", "num_epochs"):
+        if getattr(agent, key) <= 0:
+            raise TrainError(f"agent.{key} must be > 0, got {getattr(agent, key)}")
+    if agent.name == "ppo" and agent.minibatch_size > agent.train_batch_size:
+        raise TrainError(f"agent.minibatch_size ({agent.minibatch_size}) must be <= agent.train_batch_size "
+                         f"({agent.train_batch_size})")
+    OpponentPool(agent.opponents)  # an unknown bot name fails now, not inside an RLlib worker
+    init_label = "scratch"
+    if agent.init_from is not None:
+        folder = checkpoint_dir(to_absolute_path(agent.init_from))
+        manifest = read_manifest(folder)  # a missing or corrupt checkpoint fails here, naming the file
+        agent.init_from = str(folder.resolve())
+        init_label = str(manifest.get("rebalance", {}).get("rebalance") or manifest.get("rl", {}).get("name")
+                         or "bc")
+    run_dir = run_directory(cfg, default_name=f"{agent.name}_{init_label}_seed{cfg.seed}")
+    prepare_run_directory(run_dir, cfg.train)
+    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
+    seed_everything(agent.seed)
+    data = load_data(cfg)
+    data["train_class_counts"] = class_counts(data["train"][1])
+    if agent.name == "ppo":
+        from agents.rl.rllib_train import train_rllib
+
+        return train_rllib(cfg, run_dir, data, init_label=init_label, resume=cfg.train.resume)
+    from agents.rl.sb3_train import train_sb3
+
+    return train_sb3(cfg, run_dir, data, init_label=init_label, resume=cfg.train.resume)
 
 
 def resume(run_dir: Path, network: PolicyNetwork, optimizer: torch.optim.Optimizer,
@@ -398,8 +393,11 @@ def resume(run_dir: Path, network: PolicyNetwork, optimizer: torch.optim.Optimiz
 def main(cfg: DictConfig) -> None:
     config: TrainConfig = OmegaConf.to_object(cfg)
     try:
-        train(config)
-    except (TrainError, CheckpointError, FileNotFoundError, ValueError) as err:
+        if config.agent.name == "bc":
+            train(config)
+        else:
+            train_rl(config)
+    except (TrainError, CheckpointError, FileNotFoundError, ValueError, BCInitError, UnknownBotError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
 

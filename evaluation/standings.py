@@ -10,7 +10,7 @@ column bot, bots in rating order).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,14 @@ def pairing_table(results: TournamentResults) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings: Ratings) -> pd.DataFrame:
-    """One row per participant, best rating first: record, win rate vs the pool, score, rating."""
+def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings: Ratings,
+                    groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """One row per participant, best rating first: record, win rate vs the pool, score, rating.
+
+    ``groups`` (name -> participant labels) adds a ``vs_<name>`` column per group: the win rate
+    against that group's members only (a bot's matches against itself excluded), e.g. a trained
+    bot against the reference pros, whatever else is in the tournament.
+    """
     rows = []
     kinds = {p.label: p.kind for p in results.participants}
     for label in results.labels:
@@ -67,7 +73,19 @@ def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings:
                      "win_rate_ci_low": low, "win_rate_ci_high": high,
                      "score": (wins + draws / 2) / max(matches, 1), "forfeits": forfeits})
     table = pd.DataFrame(rows).set_index("label").join(ratings.table())
+    for name, members in (groups or {}).items():  # (tournament.py checked the names before playing)
+        table[f"vs_{name}"] = [group_win_rate(pairings, label, members) for label in table.index]
     return table.sort_values(["rating", "win_rate"], ascending=False, kind="stable")
+
+
+def group_win_rate(pairings: pd.DataFrame, label: str, members: Sequence[str]) -> float:
+    """``label``'s share of matches won against ``members`` (other than itself); NaN if none played."""
+    others = [m for m in members if m != label]
+    as_a = pairings[(pairings["a"] == label) & pairings["b"].isin(others)]
+    as_b = pairings[(pairings["b"] == label) & pairings["a"].isin(others)]
+    matches = int(as_a["matches"].sum() + as_b["matches"].sum())
+    wins = int(as_a["a_wins"].sum() + as_b["b_wins"].sum())
+    return wins / matches if matches else float("nan")
 
 
 def win_rate_matrix(order: Sequence[str], pairings: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +142,8 @@ def _standings_for_display(standings: pd.DataFrame) -> pd.DataFrame:
                                   strict=True)],
         "rating [95% CI]": [f"{r:.0f} [{a:.0f}, {b:.0f}]" for r, a, b in
                             zip(out["rating"], out["rating_ci_low"], out["rating_ci_high"], strict=True)],
-        "forfeits": out["forfeits"]})
+        "forfeits": out["forfeits"],
+        **{column: [f"{v:.3f}" for v in out[column]] for column in out.columns if column.startswith("vs_")}})
 
 
 def _pairings_for_display(pairings: pd.DataFrame) -> pd.DataFrame:

@@ -50,11 +50,11 @@ from envs.engine import DRAW, DuelEngine
 from envs.params import GameParams
 from evaluation.guard import GuardedPolicy
 from evaluation.participants import Participant
+from evaluation.ray_runtime import init_ray
 
 LOG_NAME = "matches.jsonl"
 LOG_FORMAT = "fightlab-tournament-log"
 LOG_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class TournamentLogError(ValueError):
@@ -453,15 +453,7 @@ def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Particip
         return
     import ray  # imported only for this backend: it takes seconds
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                   "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}}
-        if address:
-            options["address"] = address
-        else:
-            options["num_cpus"] = num_cpus
-        ray.init(**options)
+    started_here = init_ray(address, num_cpus)
     try:
         task = ray.remote(num_cpus=1)(play_wave_records)
         pending = [task.remote(wave, dict(participants), params, time_budget_s) for wave in wave_list]

@@ -26,7 +26,8 @@ def tiny_dataset(tmp_path_factory):
 
 def test_tiny_tournament_writes_every_file_and_resumes(tmp_path, tiny_dataset):
     args = ["tournament.participants=[footsies,idle,random]", "tournament.matches_per_pairing=4",
-            "tournament.out_dir=out", "ratings.bootstrap=20", f"report.dataset={tiny_dataset}"]
+            "tournament.out_dir=out", "ratings.bootstrap=20", f"report.dataset={tiny_dataset}",
+            "+tournament.groups.scripted=[idle,random]"]
     first = run(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "no trained bots matched 'runs/**/best'" in first.stdout
@@ -39,6 +40,8 @@ def test_tiny_tournament_writes_every_file_and_resumes(tmp_path, tiny_dataset):
         assert (out / name).exists(), name
     standings = json.loads((out / "results.json").read_text())["standings"]
     assert standings[0]["label"] == "footsies" and standings[-1]["label"] == "idle"
+    assert standings[0]["vs_scripted"] == 1.0 and standings[-1]["vs_scripted"] == 0.0
+    assert "vs_scripted" in (out / "results.md").read_text()
     report = json.loads((out / "report.json").read_text())["bots"]
     assert {bot["label"]: bot["accuracy"] > 0.5 for bot in report}["idle"]
 
@@ -54,6 +57,10 @@ def test_bad_participant_and_bad_key_fail_before_any_match(tmp_path):
     out = run("tournament.participants=[footsies,footsie]", "tournament.out_dir=out", cwd=tmp_path)
     assert out.returncode != 0
     assert "'footsie': unknown bot name" in out.stderr and "registered bots: footsies, idle" in out.stderr
+    assert not (tmp_path / "out").exists()
+    out = run("tournament.participants=[idle,random]", "+tournament.groups.pros=[rushdown]",
+              "tournament.out_dir=out", cwd=tmp_path)
+    assert out.returncode != 0 and "tournament.groups.pros names ['rushdown']" in out.stderr
     assert not (tmp_path / "out").exists()
     out = run("tournament.matchez=3", cwd=tmp_path)
     assert out.returncode != 0 and "Key 'matchez' not in 'TournamentSettings'" in out.stderr

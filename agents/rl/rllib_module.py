@@ -14,9 +14,9 @@ path must therefore be readable wherever RLlib builds modules (always true on on
 A checkpoint made with ``rebalance=logit_adjust`` has its adjustment folded into the output bias,
 so PPO starts from the policy the BC bot actually plays.
 
-``ppo_self_play_config`` is the one place the PPO config is assembled: the native
-:class:`~envs.rllib_env.FightingMultiAgentEnv`, both players mapped to one module (self-play), and
-a GPU for the learner when torch sees one.
+``ppo_config`` is the one place the PPO config is assembled: the native
+:class:`~envs.rllib_env.FightingMultiAgentEnv` (self-play, or an opponent pool), every learner-side
+fighter mapped to one module, and a GPU for the learner when torch sees one.
 """
 
 from __future__ import annotations
@@ -166,34 +166,51 @@ def policy_network_from_algo(algo: Any, module_id: str = DEFAULT_MODULE_ID) -> P
     return network.eval()
 
 
-def ppo_self_play_config(bc_checkpoint: str | Path, *, module_id: str = DEFAULT_MODULE_ID,
-                         env_config: dict[str, Any] | None = None, num_env_runners: int = 0,
-                         seed: int | None = None, **training: Any) -> Any:
-    """A ``PPOConfig`` for self-play fine-tuning from BC on :class:`FightingMultiAgentEnv`.
+def scratch_module_spec(hidden_sizes: Any = (256, 256), activation: str = "relu") -> RLModuleSpec:
+    """The same module with freshly initialised weights: PPO from scratch, for the comparison."""
+    return RLModuleSpec(module_class=BCPolicyRLModule,
+                        model_config={"hidden_sizes": [int(h) for h in hidden_sizes],
+                                      "activation": activation})
 
-    Both players map to the one module ``module_id`` (the env is egocentric, so one policy plays
-    either side). ``training`` goes to ``PPOConfig.training`` (``lr``, ``train_batch_size_per_learner``,
-    ``minibatch_size``, ``num_epochs``...). With ``num_env_runners=0`` sampling happens in the
-    driver process, so no Ray worker has to import the project; with remote EnvRunners on a local
-    Ray instance started from the repository root, the workers find the project on their path too
-    (checked with ``num_env_runners=1``). ``seed`` seeds RLlib's sampling and module init
-    (``.debugging(seed=...)``). The learner gets a GPU when torch sees one
-    (``num_gpus_per_learner=1``), else runs on the CPU.
+
+def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MODULE_ID,
+               env_config: dict[str, Any] | None = None, num_env_runners: int = 0,
+               num_envs_per_env_runner: int = 1, num_learners: int = 0, device: str = "auto",
+               hidden_sizes: Any = (256, 256), activation: str = "relu", seed: int | None = None,
+               **training: Any) -> Any:
+    """The one place a ``PPOConfig`` for this project is assembled (``train.py agent=ppo``, tests, bench).
+
+    The env is :class:`FightingMultiAgentEnv`; ``env_config`` may hold game options and an opponent
+    pool (``opponents``, ``league_dir``...). Every fighter the learner controls maps to the module
+    ``module_id`` (the env is egocentric, so one policy plays either side; with ``"self"`` drawn or
+    no pool, it plays both: self-play). The module starts from ``bc_checkpoint`` or, with None, from
+    scratch with ``hidden_sizes``/``activation``. ``training`` goes to ``PPOConfig.training``
+    (``lr``, ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``...).
+
+    Hardware: ``num_env_runners=0`` samples in the driver process (no worker has to import the
+    project); remote EnvRunners on a local Ray instance started from the repository root find the
+    project on their path too. ``device="auto"`` gives each learner a GPU when torch sees one
+    (``num_gpus_per_learner=1``; with ``num_learners=0`` the driver's learner uses it), ``"cpu"``
+    never, ``"cuda"`` always. ``seed`` seeds sampling and module init (``.debugging(seed=...)``).
     """
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from envs.rllib_env import FightingMultiAgentEnv
 
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    gpus = 1 if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else 0
+    spec = bc_module_spec(bc_checkpoint) if bc_checkpoint is not None \
+        else scratch_module_spec(hidden_sizes, activation)
     config = (
         PPOConfig()
         .environment(FightingMultiAgentEnv, env_config=dict(env_config or {}))
         .multi_agent(policies={module_id},
                      policy_mapping_fn=lambda agent_id, episode, **kwargs: module_id)
-        .rl_module(rl_module_spec=MultiRLModuleSpec(
-            rl_module_specs={module_id: bc_module_spec(bc_checkpoint)}))
-        .env_runners(num_env_runners=num_env_runners)
-        .learners(num_learners=0, num_gpus_per_learner=1 if torch.cuda.is_available() else 0)
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id: spec}))
+        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner)
+        .learners(num_learners=num_learners, num_gpus_per_learner=gpus)
     )
     if seed is not None:
         config = config.debugging(seed=seed)

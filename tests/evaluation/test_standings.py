@@ -48,6 +48,16 @@ def test_pairing_and_standings_tables():
     assert results.action_counts["x"][1] == 6
 
 
+def test_group_columns_count_only_matches_against_the_group():
+    results = make_results()
+    pairings = pairing_table(results)
+    standings = standings_table(results, pairings, rate(results.labels, pairings, bootstrap=0),
+                                groups={"yz": ["y", "z"]})
+    assert standings.loc["x", "vs_yz"] == pytest.approx(3 / 6)  # 3-1 vs y, 0-0-2 vs z
+    assert standings.loc["y", "vs_yz"] == pytest.approx(2 / 2)  # only its matches against z
+    assert standings.loc["z", "vs_yz"] == 0.0
+
+
 def test_win_rate_matrix_and_files(tmp_path):
     results = make_results()
     pairings = pairing_table(results)

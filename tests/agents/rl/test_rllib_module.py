@@ -17,7 +17,7 @@ from agents.rl.rllib_module import (
     load_bc_into_module,
     module_to_policy_network,
     policy_network_from_algo,
-    ppo_self_play_config,
+    ppo_config,
 )
 from agents.rl.sb3_init import BCInitError
 from envs.actions import NUM_ACTIONS
@@ -75,9 +75,8 @@ def test_ppo_self_play_from_bc_trains_and_exports(tiny_checkpoint, tmp_path, ray
     import agents
 
     path, network, _ = tiny_checkpoint
-    config = ppo_self_play_config(path, env_config={"round_seconds": 2}, seed=0,
-                                  train_batch_size_per_learner=256, minibatch_size=64, num_epochs=1,
-                                  lr=1e-5)
+    config = ppo_config(path, env_config={"round_seconds": 2}, seed=0, device="cpu",
+                        train_batch_size_per_learner=256, minibatch_size=64, num_epochs=1, lr=1e-5)
     assert config.enable_rl_module_and_learner and config.enable_env_runner_and_connector_v2
     assert config.num_env_runners == 0 and config.num_learners == 0
     _, bc_state = bc_policy_state(path)
