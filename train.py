@@ -179,7 +179,11 @@ def load_data(cfg: TrainConfig) -> dict[str, Any]:
     dataset = ensure_default_dataset() if cfg.dataset.path is None \
         else load_dataset(to_absolute_path(cfg.dataset.path))
     splits = split_by_match(dataset, cfg.dataset.split_fractions, seed=cfg.dataset.split_seed)
-    data: dict[str, Any] = {"manifest": dataset.manifest, "path": str(dataset.path)}
+    data: dict[str, Any] = {"manifest": dataset.manifest, "path": str(dataset.path),
+                            # the reaction delay the logs were recorded with (None for imported logs):
+                            # checkpoints record it so an exported bot tells the engine what to feed it
+                            "observation_delay": (dataset.manifest.get("generator") or {}).get(
+                                "observation_delay")}
     for name, split in splits.items():
         if split.num_frames == 0:
             raise TrainError(f"the {name} split of {dataset.path} is empty ({split.num_matches} matches); "
@@ -214,6 +218,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     adjustment = logit_adjustment(counts, agent.logit_adjust_tau) \
         if rebalance is Rebalance.logit_adjust else None
     provenance = {"path": data["path"], "frames_sha256": data["manifest"]["frames_sha256"],
+                  "observation_delay": data["observation_delay"],
                   "split_fractions": list(cfg.dataset.split_fractions), "split_seed": cfg.dataset.split_seed,
                   "train_frames": len(y_train), "train_class_counts": dict(zip(ACTION_NAMES, counts.tolist(),
                                                                                strict=True))}

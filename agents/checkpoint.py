@@ -19,7 +19,6 @@ imported from a string in the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from agents.bc import BCPolicy
-from agents.errors import CheckpointError  # re-exported: agents.checkpoint.CheckpointError
+from agents.errors import (  # CheckpointError re-exported: agents.checkpoint.CheckpointError
+    CheckpointError,
+    read_json_manifest,
+    sha256_file,
+)
 from agents.networks import PolicyNetwork
 from envs.actions import ACTION_NAMES
 from envs.atomic_files import atomic_path, atomic_write_text
@@ -58,14 +61,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
                     logit_adjustment: np.ndarray | None = None, name: str = "bc",
                     metadata: Mapping[str, Any] | None = None,
@@ -80,7 +75,7 @@ def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
     with atomic_path(path / WEIGHTS_NAME) as tmp:
         save_file(tensors, str(tmp))
-        weights_hash = _sha256(tmp)
+        weights_hash = sha256_file(tmp)
     if optimizer is not None:
         with atomic_path(path / OPTIMIZER_NAME) as tmp:
             torch.save({"optimizer": optimizer.state_dict()}, tmp)
@@ -126,16 +121,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint's manifest; every error names the file and what was expected."""
     folder = checkpoint_dir(path)
     manifest_path = folder / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise CheckpointError(f"{manifest_path} is missing: a checkpoint folder holds {MANIFEST_NAME} "
-                              f"and {WEIGHTS_NAME} (written by train.py)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{manifest_path} is corrupt: not valid JSON ({err})") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{manifest_path} is not a FightLab checkpoint manifest: expected "
-                              f"\"format\": \"{FORMAT}\"")
+    manifest = read_json_manifest(manifest_path, FORMAT, CheckpointError,
+                                  kind="a FightLab checkpoint manifest",
+                                  missing_hint=f"a checkpoint folder holds {MANIFEST_NAME} and "
+                                               f"{WEIGHTS_NAME} (written by train.py)")
     missing = [k for k in ("format_version", "architecture", "observation_encoding_version",
                            "action_names", "weights") if k not in manifest]
     if missing:
@@ -184,7 +173,7 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path} is missing: {manifest_path} lists it as the weights")
     expected_hash = manifest["weights"].get("sha256")
-    if expected_hash and _sha256(weights_path) != expected_hash:
+    if expected_hash and sha256_file(weights_path) != expected_hash:
         raise CheckpointError(f"{weights_path} is corrupt or truncated: its sha256 does not match the "
                               f"one recorded in {manifest_path} ({expected_hash[:12]}...)")
     try:

@@ -245,7 +245,7 @@ def interface_spec(num_actions: int) -> dict[str, Any]:
 
 
 def model_entry(path: Path) -> dict[str, Any]:
-    from agents.onnx_policy import sha256_file
+    from agents.errors import sha256_file
 
     return {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
 

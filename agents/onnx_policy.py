@@ -21,14 +21,13 @@ need it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.errors import BundleError
+from agents.errors import BundleError, read_json_manifest, sha256_file
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import ENCODING_VERSION, OBS_DIM
 
@@ -38,14 +37,6 @@ MANIFEST_NAME = "manifest.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 INPUT_NAME = "obs"
 OUTPUT_NAME = "logits"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _peek_format(manifest_path: Path) -> str | None:
@@ -95,17 +86,10 @@ def bundle_paths(path: str | Path, variant: str | None = None) -> tuple[Path, st
 def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
     """Read and check a bundle's manifest (format, versions, actions, observation size)."""
     manifest_path = Path(folder) / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise BundleError(f"{manifest_path} is missing: an exported bundle holds {MANIFEST_NAME} and "
-                          f"{MODEL_FILES['fp32']} (written by python export.py bot=<checkpoint>)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BundleError(f"{manifest_path} is corrupt: not valid JSON ({err})") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise BundleError(f"{manifest_path} is not an exported-bot manifest: expected \"format\": "
-                          f"\"{FORMAT}\", found {found!r}")
+    manifest = read_json_manifest(manifest_path, FORMAT, BundleError, kind="an exported-bot manifest",
+                                  missing_hint=f"an exported bundle holds {MANIFEST_NAME} and "
+                                               f"{MODEL_FILES['fp32']} (written by python export.py "
+                                               "bot=<checkpoint>)")
     missing = [k for k in ("format_version", "input", "output", "models", "actions", "observation")
                if k not in manifest]
     if missing:

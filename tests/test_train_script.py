@@ -46,6 +46,7 @@ def test_run_writes_checkpoints_results_and_prints_the_table(tiny_run):
     manifest = json.loads((run_dir / "last" / "manifest.json").read_text())
     assert manifest["epoch"] == 2 and manifest["rebalance"]["rebalance"] == "undersample"
     assert len(manifest["dataset"]["frames_sha256"]) == 64
+    assert manifest["dataset"]["observation_delay"] == 0  # recorded for export (timing in the bundle)
     # kept per-epoch checkpoints (asked for in the resumed part only) load like any other
     assert not (run_dir / "epoch_001").exists() and (run_dir / "epoch_002" / "model.safetensors").is_file()
     from agents.registry import make_policy

@@ -51,7 +51,8 @@ class FineTuneTracker:
         self.best_step = int(state.get("best_step", -1))
         self.last_eval_step = int(state.get("step", -1))
         agent_record = OmegaConf.to_container(OmegaConf.structured(self.agent), enum_to_str=True)
-        dataset = {"path": data["path"], "frames_sha256": data["manifest"]["frames_sha256"]}
+        dataset = {"path": data["path"], "frames_sha256": data["manifest"]["frames_sha256"],
+                   "observation_delay": data.get("observation_delay")}
         self.metadata = {"rl": agent_record, "init": init_label, "dataset": dataset,
                          "observation_encoding_version": ENCODING_VERSION}
         self.writer = SummaryWriter(str(run_dir), purge_step=state.get("step"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.bc import BCConfig, BCPolicy, resolve_device
+from agents.bc import BCConfig, BCPolicy, resolve_device, torch_threads
 from agents.networks import PolicyNetwork
 from agents.rebalance import Rebalance
 from envs.actions import NUM_ACTIONS
@@ -46,7 +46,8 @@ def test_device_auto_is_cpu_without_cuda():
 
 
 def test_untrained_policy_plays_matches():
-    results = play_matches(BCPolicy(PolicyNetwork()), BCPolicy(PolicyNetwork()), 3, seed=0)
+    with torch_threads(1):  # batch-3 forward passes: a 2nd thread on a busy core is much slower
+        results = play_matches(BCPolicy(PolicyNetwork()), BCPolicy(PolicyNetwork()), 3, seed=0)
     assert results.num_matches == 3
 
 
