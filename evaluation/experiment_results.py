@@ -120,7 +120,8 @@ def list_runs(exp_dir: str | os.PathLike[str]) -> pd.DataFrame:
 
     ``kind`` is ``"bc"`` or ``"rl"``; ``init`` is the BC run an RL run started from (``"scratch"``
     without one); ``finished`` says whether ``results.json`` exists; ``best_step`` is the step (epoch
-    for BC, environment step for RL) of the ``best/`` checkpoint when the run has finished.
+    for BC, environment step for RL) of the ``best/`` checkpoint: from ``results.json``, or for an
+    unfinished run from the training state in ``last/manifest.json`` (missing before the first save).
     """
     rows = {}
     for folder in _run_folders(Path(exp_dir)):
@@ -136,6 +137,9 @@ def list_runs(exp_dir: str | os.PathLike[str]) -> pd.DataFrame:
             init = _run_name_of(agent_config.get("init_from")) or "scratch"
         opponents = (config.get("eval") or {}).get("opponents")
         best = (results or {}).get("best_epoch")
+        if best is None:  # unfinished: the training state saved with the last checkpoint
+            state = (_read_json(folder / "last" / "manifest.json") or {}).get("training_state") or {}
+            best = state.get("best_step", state.get("best_epoch"))
         rows[folder.name] = {
             "agent": agent, "kind": kind, "init": init,
             "rebalance": agent_config.get("rebalance") if kind == "bc" else None,
@@ -242,8 +246,8 @@ def _value_at(wide: pd.DataFrame, tag: str, step: Any) -> float:
 
 def rl_progress(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per RL run: accuracy, balanced accuracy and win rate at the start (first evaluation, step 0 =
-    the BC bot) and at the best checkpoint (``results.json``'s step, or while the run is unfinished
-    the best evaluation so far: highest win rate, then balanced accuracy, earliest first).
+    the BC bot) and at the best checkpoint (``runs["best_step"]``; where that is unknown, the best
+    evaluation in the curves as training picks it: highest win rate, then balanced accuracy, earliest).
 
     Columns :data:`PROGRESS_COLUMNS`; empty when there is no RL run with curves.
     """

@@ -48,8 +48,8 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> Experiment:
     cwd = tmp_path_factory.mktemp("experiment")
-    command = [sys.executable, str(ROOT / "experiment.py"), "scale=small", "name=ci", f"logdir={cwd / 'runs'}",
-               "progress=false"]
+    command = [sys.executable, str(ROOT / "experiment.py"), "scale=small", "name=ci",
+               f"logdir={cwd / 'runs'}", "progress=false"]
     first = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800)
     assert first.returncode == 0, first.stderr[-4000:]
     return Experiment(command, cwd, cwd / "runs" / "ci", first)
@@ -110,8 +110,8 @@ def test_the_report_has_one_row_per_bot_with_finite_accuracy_and_win_rate(experi
     report = pd.read_csv(experiment.folder / "tournament" / "report.csv")
     assert report["label"].is_unique
     trained = [f"{r}_seed0" for r in SMALL["rebalances"]] + [p.name for p in experiment.folder.glob("ppo_*")]
-    checkpoints = report[report["kind"] == "checkpoint"]
-    assert sorted(Path(label).parent.name for label in checkpoints["label"]) == sorted(trained)
+    bots = load_tournament(experiment.folder).bots  # labels as the tournament wrote them, with their run
+    assert sorted(bots.loc[bots["kind"] == "checkpoint", "run"]) == sorted(trained)
     assert sorted(report.loc[report["kind"] == "scripted", "label"]) == sorted(SCRIPTED)
     assert len(report) == len(SCRIPTED) + len(trained)
     for column in ("accuracy", "win_rate"):
@@ -123,7 +123,8 @@ def test_the_report_has_one_row_per_bot_with_finite_accuracy_and_win_rate(experi
 def test_running_again_changes_nothing(experiment):
     before = snapshot(experiment.folder)
     report = (experiment.folder / "tournament" / "report.md").read_bytes()
-    again = subprocess.run(experiment.command, cwd=experiment.cwd, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(experiment.command, cwd=experiment.cwd, capture_output=True, text=True,
+                           timeout=600)
     assert again.returncode == 0, again.stderr[-4000:]
     assert (experiment.folder / "tournament" / "report.md").read_bytes() == report
     assert snapshot(experiment.folder) == before

@@ -179,6 +179,13 @@ def test_an_unfinished_rl_run_is_judged_at_its_best_evaluation_so_far(tmp_path):
     # the highest win rate, then the highest balanced accuracy, then the earliest
     assert progress.loc["ppo_scratch_seed0", "best_step"] == 10
     assert rl_progress(load_curves(tmp_path), runs.iloc[:0]).empty
+    # once the run has saved its last checkpoint, its own record of the best step wins
+    (tmp_path / "ppo_scratch_seed0" / "last").mkdir()
+    (tmp_path / "ppo_scratch_seed0" / "last" / "manifest.json").write_text(
+        json.dumps({"training_state": {"step": 30, "best_step": 20}}))
+    runs = list_runs(tmp_path)
+    assert runs.loc["ppo_scratch_seed0", "best_step"] == 20
+    assert rl_progress(load_curves(tmp_path), runs).loc["ppo_scratch_seed0", "best_step"] == 20
 
 
 def test_finding_states_the_lesson_from_the_numbers(experiment):
