@@ -4,6 +4,8 @@
     python train.py agent=bc agent.rebalance=class_weight seed=1
     python train.py -m agent.rebalance=none,class_weight,focal,undersample seed=0,1,2
     python train.py agent.rebalance=focal train.resume=true      # continue an interrupted run
+    python train.py agent=ppo agent.init_from=runs/bc/oversample_seed0       # RLlib PPO from a BC bot
+    python train.py agent=sb3_ppo agent.init_from=runs/bc/oversample_seed0   # stable-baselines3 PPO
     tensorboard --logdir runs
 
 Each run writes ``runs/<experiment>/<rebalance>_seed<seed>/``: TensorBoard events, ``best/`` and
@@ -15,6 +17,10 @@ end the best checkpoint is scored on the test split and in fresh matches, and a 
 The loop below reads top to bottom (CleanRL style): data, rebalancing, model, epochs, evaluation,
 checkpoints, final report. Config schemas are dataclasses in the ConfigStore (a typo'd override
 fails with the list of valid keys); the YAML files are ``conf/train.yaml`` and ``conf/agent/``.
+
+``agent=ppo`` and ``agent=sb3_ppo`` fine-tune a BC checkpoint with RL instead (:func:`train_rl`
+prepares the run and hands over to :mod:`agents.rl.rllib_train` or :mod:`agents.rl.sb3_train`);
+they share the data, the evaluation and the final report with BC (:mod:`evaluation.run_report`).
 """
 
 from __future__ import annotations
