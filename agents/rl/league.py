@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -101,9 +100,3 @@ class OpponentPool:
         if spec not in self._bots:
             self._bots[spec] = make_policy(spec, self.params)
         return spec, self._bots[spec]
-
-    def describe(self) -> dict[str, Any]:
-        return {"opponents": self.opponents, "league_dir": None if self.league_dir is None
-                else str(self.league_dir), "league_share": self.league_share,
-                "league_size": self.league_size, "snapshots": list(self.snapshots),
-                "pfsp_power": self.pfsp_power, "record": {k: list(v) for k, v in self.record_of.items()}}
