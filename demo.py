@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.registry import UnknownBotError, make_policy
+from envs.config_checks import check_overrides_or_exit
 from envs.engine import DuelEngine
+from envs.match_runner import play_matches
 from envs.params import GameParams
 from envs.rendering import render_ansi
-from evaluation.match_runner import play_matches
 
 
 @dataclass
@@ -85,4 +86,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("demo")  # bad overrides fail here, naming the valid keys
     main()

@@ -1,21 +1,28 @@
 """The lecture's experiment, end to end, in one command: logs -> BC (every rebalancing) -> RL -> tournament.
 
-    python experiment.py                      # scale=full: the README's table (about 40 min on 2 cores)
-    python experiment.py scale=small          # a few minutes: the same pipeline on a small dataset (CI)
+    python experiment.py                      # scale=full: the README's table, in runs/lecture/
+    python experiment.py scale=small          # a few minutes: the same pipeline on a small dataset (CI),
+                                              # in runs/lecture_small/
     python experiment.py name=lecture2 seed=1 # another seed, in runs/lecture2/
+    python experiment.py overwrite=true       # recompute the steps whose inputs changed
 
-Steps, each skipped when its result is already on disk (so an interrupted experiment continues where
-it stopped, and re-running prints the same table):
+Each step is the command a user would type (printed before it runs), run as its own process, so
+no script imports another:
 
 1. the pro logs: the default dataset (``scale=full``) or a small one in ``runs/<name>/data``;
-2. behaviour cloning with each method of ``scale.rebalances`` (``train.py agent=bc``), runs in
-   ``runs/<name>/<rebalance>_seed<seed>/``;
-3. RLlib PPO fine-tuning (``train.py agent=ppo``) of the BC run with the best win rate against the
+2. ``train.py agent=bc`` with each method of ``scale.rebalances``, in ``runs/<name>/<rebalance>_seed<seed>/``;
+3. ``train.py agent=ppo eval=perfect_pros`` from the BC run with the best win rate against the
    reference pool, in ``runs/<name>/ppo_<rebalance>_seed<seed>/``;
-4. a tournament of every trained bot and the scripted players (``tournament.py``) with its report:
-   per bot, accuracy / balanced accuracy / macro-F1 on the test split next to win rate and rating,
-   the rank correlations between offline and online metrics, and the plots, in
+4. ``tournament.py`` of these bots and the scripted players, with its offline-vs-online report, in
    ``runs/<name>/tournament/``.
+
+Reuse: every run records its fingerprint (the evaluation protocol with the dataset's content hash,
+the hash of its resolved config, its parent's weights hash, the code commit;
+:func:`evaluation.protocol.fingerprint`). A step whose result on disk has the fingerprint the
+command would produce now is read back (``train.reuse=true``), so re-running changes nothing and
+an interrupted experiment continues; an unfinished run is started over, and the tournament resumes
+its match log. A finished step made *differently* stops the experiment with what differs, unless
+``overwrite=true`` (then it is recomputed, and so is every step after it that depends on it).
 
 Config: ``conf/experiment.yaml`` and ``conf/scale/{full,small}.yaml`` (``ExperimentConfig``,
 ``ScaleConfig`` below). ``notebooks/accuracy_vs_winrate.ipynb`` reads what this writes.
@@ -24,6 +31,8 @@ Config: ``conf/experiment.yaml`` and ``conf/scale/{full,small}.yaml`` (``Experim
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +40,20 @@ from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
-from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from agents.bc import BCConfig
-from agents.rl.config import RLlibPPOConfig
-from evaluation.online import PERFECT_PROS, REFERENCE_POOL
+from agents.registry import POOLS
+from envs.config_checks import check_overrides_or_exit
+
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass
 class ScaleConfig:
     """How big the experiment is: ``conf/scale/full.yaml`` (the README) or ``small.yaml`` (CI)."""
 
+    name: str = "full"  # the default experiment folder is runs/lecture (full) or runs/lecture_<name>
     dataset_matches_per_pairing: int | None = None  # null: the default dataset; else a dataset this size
     rebalances: list[str] = field(default_factory=lambda: ["none", "class_weight", "effective_number",
                                                            "focal", "undersample", "oversample", "smote",
@@ -63,22 +73,29 @@ class ScaleConfig:
 @dataclass
 class ExperimentConfig:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
-    name: str = "lecture"
+    name: str | None = None  # null: lecture (scale=full) or lecture_<scale.name>
     seed: int = 0
     logdir: str = "runs"
+    overwrite: bool = False  # recompute finished steps made differently (else: say what differs, stop)
     progress: bool = True
 
 
 ConfigStore.instance().store(name="experiment_schema", node=ExperimentConfig)
 ConfigStore.instance().store(group="scale", name="scale_schema", node=ScaleConfig)
 
-# the scripted players in the tournament: the pros at three skills, the strongest scripted bot, and
-# the two baselines (the button masher and the lecture's idle bot)
-SCRIPTED = ["footsies", *REFERENCE_POOL, *PERFECT_PROS]
+# the scripted players in the tournament: the strongest scripted bot, the reference pool (the pros at
+# two skills, the button masher, the lecture's idle bot) and the pros at perfect skill
+SCRIPTED_POOLS = ["footsies", "reference", "perfect_pros"]
+SCRIPTED = ["footsies", *POOLS["reference"], *POOLS["perfect_pros"]]
 
 
 class ExperimentError(RuntimeError):
     """A step of the experiment that cannot run (bad scale values, a failed step)."""
+
+
+def experiment_root(cfg: ExperimentConfig) -> Path:
+    name = cfg.name or ("lecture" if cfg.scale.name == "full" else f"lecture_{cfg.scale.name}")
+    return Path(cfg.logdir) / name
 
 
 def dataset_path(cfg: ExperimentConfig, root: Path, console: Console) -> str | None:
@@ -96,73 +113,94 @@ def dataset_path(cfg: ExperimentConfig, root: Path, console: Console) -> str | N
     return str(path)
 
 
-def run_or_read(run_dir: Path, train: Any, config: Any) -> dict[str, Any]:
-    """``results.json`` of a finished run, or train it now (an unfinished folder is started over)."""
-    results = run_dir / "results.json"
-    if results.is_file():
-        return json.loads(results.read_text())
-    config.train.overwrite = True
-    return train(config)
+def _value(value: Any) -> str:
+    """A Hydra override value: lists as [a,b], strings quoted when Hydra would parse them."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    text = str(value)
+    return f"'{text}'" if any(c in text for c in "=,[]{}:' ") else text
 
 
-def train_config(cfg: ExperimentConfig, agent: Any, data: str | None, opponents: list[str]) -> Any:
-    from train import DatasetConfig, EvalConfig, RunConfig, TrainConfig
+def run_step(console: Console, script: str, overrides: dict[str, Any]) -> None:
+    """Run ``python <script> <overrides>`` as a user would; fail with the step's command on error."""
+    command = [sys.executable, str(ROOT / script), *(f"{k}={_value(v)}" for k, v in overrides.items())]
+    console.print(f"$ {shlex.join([Path(command[0]).name, script, *command[2:]])}", highlight=False,
+                  markup=False, soft_wrap=True)
+    if subprocess.run(command, cwd=Path.cwd()).returncode != 0:
+        raise ExperimentError(f"the step above failed (its message is printed above): "
+                              f"{shlex.join(command[1:])}")
 
-    scale = cfg.scale
-    return TrainConfig(agent=agent, experiment=cfg.name, seed=cfg.seed, dataset=DatasetConfig(path=data),
-                       eval=EvalConfig(matches_per_opponent=scale.eval_matches_per_opponent,
-                                       final_matches_per_opponent=scale.final_matches_per_opponent,
-                                       opponents=opponents),
-                       train=RunConfig(logdir=cfg.logdir, progress=cfg.progress))
+
+def train_overrides(cfg: ExperimentConfig, root: Path, data: str | None) -> dict[str, Any]:
+    """What every training step shares: where runs go, the evaluation protocol, reuse."""
+    overrides = {"experiment": root.name, "seed": cfg.seed, "train.logdir": str(root.parent),
+                 "train.reuse": True, "train.overwrite": cfg.overwrite, "train.progress": cfg.progress,
+                 "eval.matches_per_opponent": cfg.scale.eval_matches_per_opponent,
+                 "eval.final_matches_per_opponent": cfg.scale.final_matches_per_opponent}
+    if data is not None:
+        overrides["eval.dataset.path"] = data
+    return overrides
+
+
+def read_results(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise ExperimentError(f"{run_dir} has no results.json after its step finished")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
-    import tournament
-    import train
-
     console = Console(stderr=True)
     scale = cfg.scale
     if not scale.rebalances:
         raise ExperimentError("scale.rebalances is empty: name at least one BC method")
-    root = Path(to_absolute_path(cfg.logdir)) / cfg.name
+    root = experiment_root(cfg)
     data = dataset_path(cfg, root, console)
+    shared = train_overrides(cfg, root, data)
 
     # 2. behaviour cloning, one run per rebalancing method
     bc_results = {}
     for k, rebalance in enumerate(scale.rebalances, 1):
         console.print(f"[2/4] behaviour cloning {k}/{len(scale.rebalances)}: rebalance={rebalance}")
-        agent = BCConfig(rebalance=rebalance, epochs=scale.bc_epochs, seed=cfg.seed,
-                         hidden_sizes=list(scale.hidden_sizes))
-        config = train_config(cfg, agent, data, list(REFERENCE_POOL))
-        bc_results[rebalance] = run_or_read(train.run_directory(config), train.train, config)
+        run_step(console, "train.py", {"agent": "bc", "agent.rebalance": rebalance,
+                                       "agent.epochs": scale.bc_epochs,
+                                       "agent.hidden_sizes": list(scale.hidden_sizes), **shared})
+        bc_results[rebalance] = read_results(root / f"{rebalance}_seed{cfg.seed}")
 
     # 3. RL fine-tuning of the best BC run (by win rate against the reference pool, then balanced accuracy)
     best = max(bc_results, key=lambda r: (bc_results[r]["online"]["win_rate"],
                                           bc_results[r]["test"]["balanced_accuracy"]))
-    start = train.run_directory(train_config(cfg, BCConfig(rebalance=best), data, []))
+    start = root / f"{best}_seed{cfg.seed}"
     console.print(f"[3/4] RLlib PPO fine-tuning of the best BC run, {start.name} (win rate "
                   f"{bc_results[best]['online']['win_rate']:.3f} against the reference pool)")
-    agent = RLlibPPOConfig(init_from=str(start), seed=cfg.seed, iterations=scale.ppo_iterations,
-                           train_batch_size=scale.ppo_train_batch_size,
-                           minibatch_size=scale.ppo_minibatch_size, eval_every=scale.ppo_eval_every)
-    config = train_config(cfg, agent, data, list(PERFECT_PROS))
-    run_or_read(root / f"ppo_{best}_seed{cfg.seed}", train.train_rl, config)
+    ppo_run = root / f"ppo_{best}_seed{cfg.seed}"
+    run_step(console, "train.py", {"agent": "ppo", "agent.init_from": str(start), "eval": "perfect_pros",
+                                   "agent.iterations": scale.ppo_iterations,
+                                   "agent.train_batch_size": scale.ppo_train_batch_size,
+                                   "agent.minibatch_size": scale.ppo_minibatch_size,
+                                   "agent.eval_every": scale.ppo_eval_every, **shared})
+    read_results(ppo_run)
 
-    # 4. the tournament and its offline-vs-online report
+    # 4. the tournament and its offline-vs-online report (resumed if interrupted)
     out = root / "tournament"
-    console.print(f"[4/4] tournament of every bot in {root} and the scripted players -> {out}")
-    if not (out / "report.md").is_file():
-        trained = [f"{best.parent.name}={best}" for best in sorted(root.glob("*/best"))]  # label=path
-        settings = tournament.TournamentSettings(
-            participants=[*SCRIPTED, *trained], globs=[],
-            matches_per_pairing=scale.tournament_matches_per_pairing, seed=cfg.seed, out_dir=str(out),
-            overwrite=True, progress=cfg.progress,
-            groups={"reference_pool": list(REFERENCE_POOL), "perfect_pros": list(PERFECT_PROS)})
-        tournament.run(tournament.TournamentConfig(
-            tournament=settings, ratings=tournament.RatingsSettings(bootstrap=scale.ratings_bootstrap,
-                                                                    seed=cfg.seed),
-            report=tournament.ReportSettings(dataset=data)), Console(width=150))
-    console.print(f"experiment {cfg.name}: the table is {out / 'report.md'}, the standings "
+    trained = [root / f"{r}_seed{cfg.seed}" for r in scale.rebalances] + [ppo_run]
+    console.print(f"[4/4] tournament of {len(trained)} trained bots and the scripted players -> {out}")
+    labelled = [f"{run.name}={run / 'best'}" for run in trained]
+    tournament = {"tournament.participants": [*SCRIPTED_POOLS, *labelled], "tournament.globs": [],
+                  "tournament.matches_per_pairing": scale.tournament_matches_per_pairing,
+                  "tournament.seed": cfg.seed, "tournament.out_dir": str(out), "tournament.resume": True,
+                  "tournament.overwrite": cfg.overwrite, "tournament.progress": cfg.progress,
+                  "+tournament.groups.reference_pool": list(POOLS["reference"]),
+                  "+tournament.groups.perfect_pros": list(POOLS["perfect_pros"]),
+                  "ratings.bootstrap": scale.ratings_bootstrap, "ratings.seed": cfg.seed}
+    if data is not None:
+        tournament["eval.dataset.path"] = data
+    run_step(console, "tournament.py", tournament)
+    console.print(f"experiment {root.name}: the table is {out / 'report.md'}, the standings "
                   f"{out / 'results.md'}; plots and TensorBoard: tensorboard --logdir {root}")
     return out
 
@@ -178,4 +216,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("experiment")  # bad overrides fail here, naming the valid keys
     main()

@@ -2,18 +2,21 @@
 
     python export.py bot=runs/lecture/oversample_seed0/best       # -> runs/lecture/oversample_seed0/export/
     python export.py bot=runs/lecture/oversample_seed0 export.quantize=true export.out=bots/oversample
-    python export.py bot=... export.matches_per_opponent=0 export.parity_rows=10000   # quick: no matches
+    python export.py bot=... export.play=false export.parity_rows=10000   # quick: no matches
     python play.py bot=runs/lecture/oversample_seed0/export            # the bundle is a bot like any other
 
 What happens, top to bottom (each step in :mod:`agents.export`):
 
 1. load the checkpoint (hash-checked safetensors, never unpickled) and the test split it was
-   scored on: the dataset and split (fractions, seed) recorded in its manifest, as in ``train.py``;
+   scored on: the dataset and split (fractions, seed) recorded in its manifest
+   (:func:`evaluation.protocol.test_split`, the one test split of the project);
 2. export the network with its logit adjustment folded into the output bias to ``model.onnx``;
 3. parity: ONNX Runtime vs torch on the test split: logits within ``export.parity_atol`` and every
    command identical, or the export stops with nothing written;
 4. ``export.quantize=true``: ``model.int8.onnx`` (dynamic int8 weights), measured against fp32;
-5. metrics of the exported model(s): offline on the test split, online against the reference pool;
+5. metrics of the exported model(s): offline on the test split, online under the evaluation protocol
+   (``eval`` group: opponents, ``eval.final_matches_per_opponent`` matches with ``eval.final_seed``,
+   at the bot's recorded observation delay), the same as ``train.py``'s final report;
 6. ``manifest.json`` (the engine's contract, see ``agents/onnx_policy.py``), then the whole folder
    is moved into place at once; an existing bundle is only replaced with ``export.overwrite=true``.
 
@@ -38,6 +41,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from agents.artifacts import atomic_write_text
 from agents.checkpoint import CheckpointError, checkpoint_dir, load, read_manifest
 from agents.export import (
     OPSET,
@@ -65,13 +69,14 @@ from agents.onnx_policy import (
     load_bundle,
     open_session,
 )
-from envs.atomic_files import atomic_write_text
+from envs.config_checks import check_overrides_or_exit
 from envs.params import GameParams
+from evaluation import protocol as eval_protocol
 from evaluation.offline import SCALAR_METRICS, evaluate_policy
-from evaluation.online import REFERENCE_POOL, evaluate_online
+from evaluation.online import evaluate_online
+from evaluation.protocol import EvalProtocol, ProtocolError
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_SPLIT = ([0.8, 0.1, 0.1], 0)  # train.py's dataset.split_fractions / split_seed defaults
 
 
 # ---- config schemas (conf/export.yaml extends these) ----------------------------------------------
@@ -83,25 +88,17 @@ class ExportSettings:
     parity_rows: int | None = None  # test rows for the parity check; null: all of them
     parity_atol: float = 1e-4  # allowed |ONNX logit - torch logit|: atol + rtol * the row's largest |logit|
     parity_rtol: float = 1e-5
-    matches_per_opponent: int = 20  # online win rate at export time; 0: skip the matches
-    opponents: list[str] = field(default_factory=lambda: list(REFERENCE_POOL))
-    online_seed: int = 2000  # the matches train.py's final report plays (eval.final_seed)
+    play: bool = True  # the online win rate at export time (the eval group's final matches); false: skip
     opset: int = OPSET
     progress: bool = True
-
-
-@dataclass
-class ExportDatasetConfig:
-    path: str | None = None  # null: the dataset recorded in the checkpoint, else the default dataset
-    split_fractions: list[float] | None = None  # null: as recorded in the checkpoint (train.py's split)
-    split_seed: int | None = None  # null: as recorded in the checkpoint
 
 
 @dataclass
 class ExportConfig:
     bot: str = MISSING  # a checkpoint folder, its manifest.json / model.safetensors, or a run folder
     export: ExportSettings = field(default_factory=ExportSettings)
-    dataset: ExportDatasetConfig = field(default_factory=ExportDatasetConfig)
+    # the eval group: eval.dataset.path=null scores the bot on its own dataset's test split
+    eval: EvalProtocol = field(default_factory=EvalProtocol)
 
 
 ConfigStore.instance().store(name="export_schema", node=ExportConfig)
@@ -115,53 +112,23 @@ def default_out(checkpoint: Path) -> Path:
     return checkpoint / "export"
 
 
-def test_split(cfg: ExportDatasetConfig, checkpoint_manifest: dict[str, Any]
-               ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The test split the checkpoint was scored on: same dataset, fractions and seed as ``train.py``.
-
-    Returns ``(observations, labels, info)``; ``info`` says which dataset and split were used and
-    whether its content hash is the one the checkpoint recorded (if not, the metrics are still
-    computed, on other data, and the manifest says so).
-    """
-    from datasets.generate import ensure_default_dataset
-    from datasets.load import load_dataset, split_by_match
-
-    recorded = checkpoint_manifest.get("dataset") or {}
-    recorded_sha = recorded.get("frames_sha256")
-    path = cfg.path or recorded.get("path")
-    if path and not Path(to_absolute_path(path)).exists() and cfg.path is None:
-        path = None  # the recorded dataset is gone (another machine): fall back to the default one
-    dataset = load_dataset(to_absolute_path(path)) if path else ensure_default_dataset()
-    fractions = cfg.split_fractions or recorded.get("split_fractions") or DEFAULT_SPLIT[0]
-    seed = cfg.split_seed if cfg.split_seed is not None else recorded.get("split_seed", DEFAULT_SPLIT[1])
-    test = split_by_match(dataset, fractions, seed=seed)["test"]
-    if test.num_frames == 0:
-        raise ExportError(f"the test split of {dataset.path} is empty ({test.num_matches} matches); use a "
-                          "larger dataset or other dataset.split_fractions")
-    observations, labels = test.to_numpy()
-    sha = dataset.manifest.get("frames_sha256")
-    info = {"path": str(dataset.path), "frames_sha256": sha, "split": "test",
-            "split_fractions": [float(f) for f in fractions], "split_seed": int(seed),
-            "test_matches": test.num_matches, "test_frames": test.num_frames,
-            "is_training_dataset": bool(recorded_sha) and sha == recorded_sha,
-            "observation_delay": (dataset.manifest.get("generator") or {}).get("observation_delay")}
-    return observations, labels, info
-
-
 # ---- scoring -----------------------------------------------------------------------------------------
 def score(policy: OnnxPolicy, observations: np.ndarray, labels: np.ndarray | None,
-          settings: ExportSettings) -> dict[str, Any]:
-    """Offline metrics on the test rows and the online win rate against ``settings.opponents``."""
+          settings: ExportSettings, protocol: EvalProtocol | None = None,
+          observation_delay: int = 0) -> dict[str, Any]:
+    """Offline metrics on the test rows and the online win rate under ``protocol``'s final matches."""
+    protocol = protocol if protocol is not None else EvalProtocol()
     result: dict[str, Any] = {"offline": None, "online": None}
     if labels is not None:
         result["offline"] = evaluate_policy(policy, observations, labels)[0]
-    if settings.matches_per_opponent > 0:
-        online = evaluate_online(policy, settings.opponents,
-                                 matches_per_opponent=settings.matches_per_opponent,
-                                 seed=settings.online_seed, progress=settings.progress)
-        result["online"] = {**online.metrics(), "opponents": list(settings.opponents),
-                            "matches_per_opponent": settings.matches_per_opponent,
-                            "seed": settings.online_seed}
+    if settings.play:
+        opponents = eval_protocol.opponents(protocol)
+        online = evaluate_online(policy, opponents, matches_per_opponent=protocol.final_matches_per_opponent,
+                                 seed=protocol.final_seed, observation_delay=observation_delay,
+                                 progress=settings.progress)
+        result["online"] = {**online.metrics(), "opponents": opponents,
+                            "matches_per_opponent": protocol.final_matches_per_opponent,
+                            "seed": protocol.final_seed, "observation_delay": observation_delay}
     return result
 
 
@@ -190,6 +157,7 @@ def parity_sample(observations: np.ndarray, rows: int | None) -> np.ndarray:
 def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSettings, *,
                   observations: np.ndarray, labels: np.ndarray | None = None,
                   dataset: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                  protocol: EvalProtocol | None = None,
                   report: Callable[[str], object] = print) -> tuple[Path, dict[str, Any]]:
     """Export the checkpoint at ``checkpoint`` to the bundle folder ``target``; return (folder, manifest).
 
@@ -197,11 +165,9 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
     them for the manifest. Nothing is written unless every step succeeds.
     """
     target = Path(target)
-    if settings.matches_per_opponent < 0:
-        raise ExportError(f"export.matches_per_opponent must be >= 0, got {settings.matches_per_opponent}")
-    if settings.matches_per_opponent > 0 and not settings.opponents:
-        raise ExportError("export.opponents is empty: name at least one bot, or set "
-                          "export.matches_per_opponent=0 to skip the matches")
+    protocol = protocol if protocol is not None else EvalProtocol()
+    if settings.play:
+        eval_protocol.check(protocol)
     if target.exists() and not settings.overwrite:  # fail before any work, and again at the commit
         raise ExportError(f"{target} already exists: pass export.overwrite=true to replace it, or "
                           "export.out=<another folder>")
@@ -217,7 +183,10 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
         report_parity(parity, report)
         fp32 = OnnxPolicy(open_session(fp32_path), name=str(ckpt_manifest.get("name", "bc")))
         models = {"fp32": {**model_entry(fp32_path), "opset": settings.opset, "precision": "float32"}}
-        metrics = {"fp32": score(fp32, observations, labels, settings)}
+        delay, delay_source = observation_delay(ckpt_manifest, dataset)  # what the engine must feed it
+        if protocol.observation_delay is not None:
+            delay, delay_source = protocol.observation_delay, "eval.observation_delay (set at export)"
+        metrics = {"fp32": score(fp32, observations, labels, settings, protocol, delay)}
         report_metrics("fp32", metrics["fp32"], report)
         quantization = None
         if settings.quantize:
@@ -226,7 +195,7 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
                               "precision": "int8 weights (onnxruntime quantize_dynamic, QInt8), float32 "
                                            "input and output"}
             int8 = OnnxPolicy(open_session(int8_path), name=f"{fp32.name}[int8]", variant="int8")
-            metrics["int8"] = score(int8, observations, labels, settings)
+            metrics["int8"] = score(int8, observations, labels, settings, protocol, delay)
             report_metrics("int8", metrics["int8"], report)
             sample = parity_sample(observations, settings.parity_rows)
             quantization = {"fp32_bytes": models["fp32"]["bytes"], "int8_bytes": models["int8"]["bytes"],
@@ -234,7 +203,6 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
                             "vs_fp32": agreement(fp32, int8, sample),
                             "delta": compare(metrics["fp32"], metrics["int8"])}
             report_quantization(quantization, report)
-        delay, delay_source = observation_delay(ckpt_manifest, dataset)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "name": str(ckpt_manifest.get("name", "bc")),
@@ -252,12 +220,15 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
             "provenance": {
                 "checkpoint": {"path": str(folder), "weights_sha256": ckpt_manifest["weights"].get("sha256"),
                                "architecture": ckpt_manifest["architecture"],
-                               "epoch": ckpt_manifest.get("epoch"),
+                               "step": ckpt_manifest.get("step"),
                                "rebalance": ckpt_manifest.get("rebalance"),
                                "training_metrics": ckpt_manifest.get("metrics")},
                 "training_dataset": ckpt_manifest.get("dataset"),
+                "training_fingerprint": ckpt_manifest.get("fingerprint"),
                 "evaluation_dataset": dataset,
-                "export_config": config, "code": git_commit(ROOT), "created_with": _versions(),
+                "protocol": eval_protocol.record(protocol, dataset),
+                "export_config": config, "config_sha256": eval_protocol.config_sha256(config or {}),
+                "code": git_commit(ROOT), "created_with": _versions(),
                 "export_seconds": round(time.perf_counter() - started, 2)},
         }
         atomic_write_text(staging / MANIFEST_NAME, _dumps(manifest))
@@ -335,18 +306,21 @@ def main(cfg: DictConfig) -> None:
         if target.exists() and not config.export.overwrite:
             raise ExportError(f"{target} already exists: pass export.overwrite=true to replace it, or "
                               "export.out=<another folder>")
-        observations, labels, dataset = test_split(config.dataset, read_manifest(checkpoint))
+        split = eval_protocol.test_split(config.eval.dataset,
+                                         eval_protocol.recorded_dataset(read_manifest(checkpoint)))
+        observations, labels, dataset = split.observations, split.labels, split.dataset
         if not dataset["is_training_dataset"]:
             print(f"note: {dataset['path']} is not the dataset recorded in the checkpoint (content hash "
                   "differs or none recorded); test metrics are on this dataset's test split", file=sys.stderr)
         record = OmegaConf.to_container(OmegaConf.structured(config))
         target, _ = export_bundle(checkpoint, target, config.export, observations=observations,
-                                  labels=labels, dataset=dataset, config=record)
-    except (ExportError, CheckpointError, FileNotFoundError, ValueError) as err:
+                                  labels=labels, dataset=dataset, config=record, protocol=config.eval)
+    except (ExportError, CheckpointError, ProtocolError, FileNotFoundError, ValueError) as err:
         print(f"export.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"wrote {target} ({', '.join(sorted(p.name for p in target.iterdir()))})")
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("export")  # bad overrides fail here, naming the valid keys
     main()

@@ -13,7 +13,7 @@ skips), and the answers are stored with the match in the dataset's ``manifest["m
 
 The loop is :class:`PlaySession`: one ``FightingEnv`` (you are the agent, the bot its opponent)
 stepped one frame per tick, drawn by :class:`envs.rendering.PygameRenderer`. Key events come from
-an input source (:mod:`envs.keyboard`): the real keyboard, or a script (``script=keys.json``) that
+an input source (:mod:`agents.keyboard`): the real keyboard, or a script (``script=keys.json``) that
 posts the same pygame events, which is how the tests drive whole matches headless.
 """
 
@@ -34,12 +34,10 @@ import numpy as np  # noqa: E402
 from hydra.core.config_store import ConfigStore  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from agents.artifacts import atomic_write_bytes  # noqa: E402
 from agents.difficulty import DifficultyConfig, difficulty_config, with_difficulty  # noqa: E402
 from agents.human import HumanPlayer  # noqa: E402
-from agents.registry import UnknownBotError, make_policy  # noqa: E402
-from datasets.recording import RecordLogs  # noqa: E402
-from envs.fighting_env import FightingEnv  # noqa: E402
-from envs.keyboard import (  # noqa: E402
+from agents.keyboard import (  # noqa: E402
     BUTTON_KEYS,
     DIRECTION_KEYS,
     QUIT_KEYS,
@@ -52,6 +50,10 @@ from envs.keyboard import (  # noqa: E402
     ScriptedInput,
     key_name,
 )
+from agents.registry import UnknownBotError, make_policy  # noqa: E402
+from datasets.recording import RecordLogs  # noqa: E402
+from envs.config_checks import check_overrides_or_exit  # noqa: E402
+from envs.fighting_env import FightingEnv  # noqa: E402
 from envs.options import build_params  # noqa: E402
 from envs.rendering import SIDE_COLORS, PygameRenderer  # noqa: E402
 
@@ -92,7 +94,7 @@ class PlayConfig:
     seed: int = 0  # match k starts from seed + k
     max_matches: int | None = None  # end the session after this many matches (null: until you quit)
     headless: bool = False  # no visible window, no 60 fps pacing (tests, automated playtests)
-    script: str | None = None  # a JSON key script instead of the keyboard (see envs/keyboard.py)
+    script: str | None = None  # a JSON key script instead of the keyboard (see agents/keyboard.py)
     screenshot: str | None = None  # save the window at screenshot_tick, and <name>_result.png
     screenshot_tick: int = 90
     record: RecordConfig = field(default_factory=RecordConfig)
@@ -308,11 +310,12 @@ class PlaySession:
         shot = self.config.screenshot
         if shot and self.screen == "fight" and not self.summary.results and self.match_tick == \
                 self.config.screenshot_tick:
-            renderer.save(shot)
+            atomic_write_bytes(shot, renderer.png_bytes())
         if shot and self.screen != "fight" and not self._result_shot:
             self._result_shot = True
             path = Path(shot)
-            renderer.save(path.with_name(f"{path.stem}_result{path.suffix or '.png'}"))
+            atomic_write_bytes(path.with_name(f"{path.stem}_result{path.suffix or '.png'}"),
+                               renderer.png_bytes())
 
     def _overlay(self) -> list[str]:
         lines = []
@@ -420,4 +423,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("play")  # bad overrides fail here, naming the valid keys
     sys.exit(main())

@@ -16,10 +16,13 @@ seeds, resuming and forfeits work: :mod:`evaluation.tournament`.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from typing import Any
 
 import hydra
 import pandas as pd
@@ -29,9 +32,18 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.participants import Participant, ParticipantError, check_participants, resolve_participants
+from agents.rl.ray_runtime import RaySettings
+from envs.config_checks import check_overrides_or_exit
+from evaluation import protocol as eval_protocol
+from evaluation.participants import (
+    Participant,
+    ParticipantError,
+    check_participants,
+    resolve_participants,
+    training_dataset,
+)
+from evaluation.protocol import EvalProtocol, ProtocolError
 from evaluation.ratings import rate
-from evaluation.ray_runtime import RaySettings
 from evaluation.report import (
     action_jsd,
     best_predictor_sentence,
@@ -40,14 +52,12 @@ from evaluation.report import (
     pro_action_counts,
     rank_correlations,
     run_groups,
-    test_split,
     write_report,
 )
 from evaluation.standings import pairing_table, print_standings, standings_table, write_standings
 from evaluation.tournament import TournamentLogError, TournamentResults, run_tournament
 
-DEFAULT_PARTICIPANTS = ["footsies", "rushdown", "zoner", "turtle", "rushdown_club", "zoner_club",
-                        "turtle_club", "random", "idle"]
+DEFAULT_PARTICIPANTS = ["footsies", "reference"]  # the strongest scripted bot and the reference pool
 
 
 class Backend(Enum):
@@ -57,7 +67,8 @@ class Backend(Enum):
 
 @dataclass
 class TournamentSettings:
-    # bot names, bot paths (checkpoint folder, run folder, .onnx), or label=spec
+    # bot names, pool names (reference, perfect_pros), bot paths (checkpoint folder, run folder,
+    # .onnx), or label=spec
     participants: list[str] = field(default_factory=lambda: list(DEFAULT_PARTICIPANTS))
     globs: list[str] = field(default_factory=lambda: ["runs/**/best"])  # each match is a checkpoint
     runs_dir: str = "runs"  # path labels are relative to this folder
@@ -85,10 +96,7 @@ class RatingsSettings:
 
 @dataclass
 class ReportSettings:
-    enabled: bool = True  # offline metrics on the test split next to the tournament results
-    dataset: str | None = None  # null: the default dataset (data/default, generated on first use)
-    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # as in train.py
-    split_seed: int = 0
+    enabled: bool = True  # offline metrics on each bot's test split next to the tournament results
     tensorboard: bool = True
 
 
@@ -98,6 +106,10 @@ class TournamentConfig:
     ratings: RatingsSettings = field(default_factory=RatingsSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    # the eval group: eval.dataset.path=null scores each trained bot on its own dataset's test split
+    # (scripted bots on the default dataset); a path scores everyone on that dataset. Matches are
+    # played at the bots' recorded observation delay unless eval.observation_delay is set.
+    eval: EvalProtocol = field(default_factory=EvalProtocol)
 
 
 ConfigStore.instance().store(name="tournament_schema", node=TournamentConfig)
@@ -131,6 +143,7 @@ def run(config: TournamentConfig, console: Console) -> None:
         import torch
 
         torch.set_num_threads(t.torch_threads)
+    delay = observation_delay(config.eval, participants)
     out_dir = to_absolute_path(t.out_dir)
     start = time.perf_counter()
     try:
@@ -139,10 +152,18 @@ def run(config: TournamentConfig, console: Console) -> None:
             resume=t.resume, overwrite=t.overwrite, backend=t.backend.value, wave_matches=t.wave_matches,
             block_matches=t.block_matches,
             time_budget_s=None if t.time_budget_ms is None else t.time_budget_ms / 1000.0,
-            ray_address=config.ray.address, ray_num_cpus=config.ray.num_cpus, progress=t.progress)
+            ray_address=config.ray.address, ray_num_cpus=config.ray.num_cpus, progress=t.progress,
+            observation_delay=delay, protocol={"observation_delay": delay,
+                                               "eval_dataset": OmegaConf.to_container(
+                                                   OmegaConf.structured(config.eval.dataset))})
     except (FileExistsError, TournamentLogError, ValueError) as err:
         raise _fail(str(err)) from None
     seconds = time.perf_counter() - start
+    if up_to_date(config, results, out_dir):
+        console.print(f"{out_dir} holds this tournament, complete, with its report: nothing played, nothing "
+                      "rewritten (tables in results.md and report.md; tournament.overwrite=true replays it)",
+                      highlight=False)
+        return
     pairings = pairing_table(results)
     ratings = rate(results.labels, pairings, bootstrap=config.ratings.bootstrap, seed=config.ratings.seed,
                    prior_wins=config.ratings.prior_wins)
@@ -160,7 +181,8 @@ def run(config: TournamentConfig, console: Console) -> None:
                           "tournament.participants=[...,<path>] or train into runs/ "
                           "(python train.py agent=bc) so tournament.globs finds them")
     print_standings(console, standings, pairings, title, show_pairings=len(pairings) <= 60)
-    paths = write_standings(out_dir, results, pairings, standings, ratings, title, notes + late_notes)
+    paths = write_standings(out_dir, results, pairings, standings, ratings, title, notes + late_notes,
+                            fingerprint=report_fingerprint(config, results))
     for note in late_notes:
         console.print(f"note: {note}", highlight=False)
     console.print(f"played {results.played_now} matches in {seconds:.1f} s "
@@ -170,14 +192,49 @@ def run(config: TournamentConfig, console: Console) -> None:
         report(config, participants, results, standings, out_dir, console)
 
 
+def report_fingerprint(config: TournamentConfig, results: TournamentResults) -> dict[str, Any]:
+    """What the written tables depend on: the matches (the log's fingerprint) and the report settings."""
+    return {"matches": results.fingerprint,
+            "ratings": OmegaConf.to_container(OmegaConf.structured(config.ratings)),
+            "groups": dict(config.tournament.groups), "report": config.report.enabled}
+
+
+def up_to_date(config: TournamentConfig, results: TournamentResults, out_dir: str) -> bool:
+    """A resumed tournament that played nothing and whose tables were written from these same inputs."""
+    path = Path(out_dir) / "report.json" if config.report.enabled else Path(out_dir) / "results.json"
+    if not (config.tournament.resume and results.played_now == 0 and path.is_file()):
+        return False
+    try:
+        written = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
+    return written == json.loads(json.dumps(report_fingerprint(config, results), default=str))
+
+
+def observation_delay(protocol: EvalProtocol, participants: list[Participant]) -> int:
+    """The delay the tournament plays at: ``eval.observation_delay``, else the one the trained bots
+    recorded (they must agree: one engine plays every pairing), else 0."""
+    if protocol.observation_delay is not None:
+        return int(protocol.observation_delay)
+    recorded = {p.label: eval_protocol.observation_delay(protocol, training_dataset(p))
+                for p in participants if p.learned}
+    if len(set(recorded.values())) > 1:
+        raise _fail(f"the trained bots were trained at different observation delays ({recorded}); one "
+                    "tournament plays at one delay: choose it with eval.observation_delay=<frames>")
+    return next(iter(recorded.values()), 0)
+
+
 def report(config: TournamentConfig, participants: list[Participant], results: TournamentResults,
            standings: pd.DataFrame, out_dir: str, console: Console) -> None:
     """The offline-vs-online table, correlations and plots (see :mod:`evaluation.report`)."""
     r = config.report
-    dataset = to_absolute_path(r.dataset) if r.dataset else None
-    observations, labels, manifest = test_split(dataset, r.split_fractions, r.split_seed)
-    offline = offline_table(participants, observations, labels)
-    jsd = action_jsd(results.action_counts, pro_action_counts(manifest))
+    try:
+        offline, datasets = offline_table(participants, config.eval.dataset)
+    except (ProtocolError, FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    jsd = pd.concat([action_jsd({label: results.action_counts[label]},
+                                pro_action_counts(datasets[offline.loc[label, "dataset"]]))
+                     for label in offline.index if label in results.action_counts])
     table = join_report(standings, offline, jsd)
     correlations = rank_correlations(table)
     sentence = best_predictor_sentence(correlations)
@@ -185,14 +242,15 @@ def report(config: TournamentConfig, participants: list[Participant], results: T
     for run_dir, labels_in_run in run_groups(participants).items():
         corr = rank_correlations(table.loc[labels_in_run])
         groups[run_dir] = (corr, best_predictor_sentence(corr, who=f"checkpoints of {run_dir}"))
-    paths = write_report(out_dir, table, correlations, sentence, groups, tensorboard=r.tensorboard)
-    shown = Table(title=f"offline (test split, {len(labels):,} frames) vs online")
-    columns = ["bot", "kind", "accuracy", "balanced_accuracy", "macro_f1", "no_action_recall",
+    paths = write_report(out_dir, table, correlations, sentence, groups, tensorboard=r.tensorboard,
+                         fingerprint=report_fingerprint(config, results))
+    shown = Table(title="offline (each bot's test split) vs online")
+    columns = ["bot", "kind", "dataset", "accuracy", "balanced_accuracy", "macro_f1", "no_action_recall",
                "mean_skill_recall", "win_rate", "rating", "action_jsd"]
     for column in columns:
-        shown.add_column(column, justify="left" if column in ("bot", "kind") else "right")
+        shown.add_column(column, justify="left" if column in ("bot", "kind", "dataset") else "right")
     for label, row in table.iterrows():
-        shown.add_row(str(label), row["kind"], *(f"{row[c]:.3f}" for c in columns[2:8]),
+        shown.add_row(str(label), row["kind"], row["dataset"], *(f"{row[c]:.3f}" for c in columns[3:9]),
                       f"{row['rating']:.0f}", f"{row['action_jsd']:.3f}")
     console.print(shown)
     corr_table = Table(title="rank correlation with win rate")
@@ -216,4 +274,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("tournament")  # bad overrides fail here, naming the valid keys
     main()

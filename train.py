@@ -40,20 +40,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.core.config_store import ConfigStore
-from hydra.utils import to_absolute_path
 from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.console import Console
-from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from agents.bc import BCConfig, BCPolicy, resolve_device
+from agents.bc import BCConfig, resolve_device
 from agents.checkpoint import (
     CheckpointError,
     checkpoint_dir,
     load_network,
     load_optimizer_state,
     read_manifest,
-    save_checkpoint,
 )
 from agents.networks import PolicyNetwork
 from agents.rebalance import (
@@ -68,48 +65,26 @@ from agents.rebalance import (
 from agents.registry import UnknownBotError
 from agents.rl.config import RLlibPPOConfig, SB3PPOConfig
 from agents.rl.league import OpponentPool
+from agents.rl.ray_runtime import RaySettings
 from agents.rl.sb3_init import BCInitError
+from agents.tracker import RunTracker, resume_state
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
-from envs.atomic_files import atomic_write_text
+from envs.config_checks import check_overrides_or_exit
 from envs.observation import ENCODING_VERSION, OBS_DIM
-from evaluation.offline import SCALAR_METRICS
-from evaluation.online import REFERENCE_POOL
-from evaluation.ray_runtime import RaySettings
-from evaluation.run_report import (
-    TIE_BREAK,
-    final_table,
-    is_better,
-    log_evaluation,
-    score_final,
-    write_results,
-)
+from envs.seeding import derived_seed
+from evaluation import protocol as eval_protocol
+from evaluation.protocol import EvalProtocol, ProtocolError
+from evaluation.run_report import RunEvaluator, final_table, read_results
 
 
-# ---- config schemas (conf/train.yaml, conf/agent/bc.yaml extend these) ----------------------------
-@dataclass
-class DatasetConfig:
-    path: str | None = None  # a dataset folder; null: the default dataset (generated on first use)
-    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train, val, test
-    split_seed: int = 0  # splits are by match, fixed by this seed (not by the training seed)
-
-
-@dataclass
-class EvalConfig:
-    every_epochs: int = 2  # online evaluation every k epochs and after the last; 0: only after the last
-    matches_per_opponent: int = 24  # during training (selection of the best checkpoint)
-    final_matches_per_opponent: int = 100  # the reported win rate, with fresh match seeds
-    opponents: list[str] = field(default_factory=lambda: list(REFERENCE_POOL))
-    seed: int = 1000  # matches during training
-    final_seed: int = 2000  # final matches: not the ones the best checkpoint was selected on
-
-
+# ---- config schemas (conf/train.yaml, conf/agent/*.yaml and conf/eval/*.yaml extend these) ------------
 @dataclass
 class RunConfig:
     resume: bool = False  # continue runs/<experiment>/<run>/last (model, optimizer, epoch)
-    overwrite: bool = False  # delete an existing run folder of the same name and start over
+    overwrite: bool = False  # replace an existing run of the same name
+    reuse: bool = False  # a finished run made the same way (same fingerprint) is read back, not retrained
     logdir: str = "runs"
-    run_name: str | None = None  # default: <rebalance>_seed<seed>
-    best_metric: str = "online/win_rate"  # any logged tag, e.g. offline/balanced_accuracy
+    run_name: str | None = None  # default: <rebalance>_seed<seed> (BC), <agent>_<start>_seed<seed> (RL)
     keep_epoch_checkpoints: bool = False  # also keep epoch_NNN/ checkpoints (a tournament can then
     # correlate offline and online metrics across one run's checkpoints)
     torch_threads: int = 0  # 0: one per core, at most 8
@@ -121,8 +96,7 @@ class TrainConfig:
     agent: Any = MISSING  # the agent group: conf/agent/{bc,ppo,sb3_ppo}.yaml (BCConfig, RLlibPPOConfig...)
     experiment: str = "bc"
     seed: int = 0
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: EvalProtocol = field(default_factory=EvalProtocol)  # the eval group: data, split, opponents
     train: RunConfig = field(default_factory=RunConfig)
     ray: RaySettings = field(default_factory=RaySettings)  # RL with RLlib: a local instance or a cluster
 
@@ -132,26 +106,72 @@ ConfigStore.instance().store(group="agent", name="bc_schema", node=BCConfig)
 ConfigStore.instance().store(group="agent", name="ppo_schema", node=RLlibPPOConfig)
 ConfigStore.instance().store(group="agent", name="sb3_ppo_schema", node=SB3PPOConfig)
 
+# settings that say where and how a run is kept, not what it computes: left out of its fingerprint
+NOT_IN_FINGERPRINT = ("resume", "overwrite", "reuse", "logdir", "run_name", "torch_threads", "progress")
+
 
 class TrainError(RuntimeError):
     """A run that cannot start: bad config value, run folder in the way, resume without a checkpoint."""
 
 
-# ---- small helpers --------------------------------------------------------------------------------
-def run_directory(cfg: TrainConfig, default_name: str | None = None) -> Path:
-    name = cfg.train.run_name or default_name or f"{Rebalance(cfg.agent.rebalance).value}_seed{cfg.seed}"
-    return Path(to_absolute_path(cfg.train.logdir)) / cfg.experiment / name
+# ---- the run folder and what it records ------------------------------------------------------------
+def run_directory(cfg: TrainConfig, default_name: str) -> Path:
+    return Path(cfg.train.logdir) / cfg.experiment / (cfg.train.run_name or default_name)
 
 
-def prepare_run_directory(run_dir: Path, run: RunConfig) -> None:
-    """Create ``run_dir``; an existing run is only continued (resume) or deleted (overwrite) on request."""
-    if run_dir.exists() and not run.resume:
+def run_fingerprint(cfg: TrainConfig, evaluator: RunEvaluator,
+                    parent: dict[str, Any] | None) -> dict[str, Any]:
+    """What this run's result depends on (:func:`evaluation.protocol.fingerprint`)."""
+    config = OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+    config.pop("ray")
+    config.pop("experiment")
+    config["train"] = {k: v for k, v in config["train"].items() if k not in NOT_IN_FINGERPRINT}
+    return eval_protocol.fingerprint(protocol=evaluator.record, config=config, parent=parent)
+
+
+def _is_run_folder(path: Path) -> bool:
+    return any((path / name).exists() for name in ("config.yaml", "results.json", "best", "last")) \
+        or any(path.glob("events.out.tfevents.*"))
+
+
+def prepare_run_directory(run_dir: Path, run: RunConfig,
+                          fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """Make ``run_dir`` ready; return the results of a finished identical run to reuse, else None.
+
+    An existing run is continued (``resume``), reused (``reuse``: only a finished run with the same
+    fingerprint) or replaced (``overwrite``) on request only; a folder that holds no checkpoint (a
+    run that failed before its first one) is started over.
+    """
+    if not run_dir.exists():
+        run_dir.mkdir(parents=True)
+        return None
+    if not _is_run_folder(run_dir) and any(run_dir.iterdir()):
+        raise TrainError(f"{run_dir} exists and is not a training run (no config.yaml, checkpoints or "
+                         "TensorBoard events): it is left alone; choose another experiment= / "
+                         "train.run_name=")
+    results = read_results(run_dir)
+    if run.reuse and results is not None:
+        differs = eval_protocol.differences(results.get("fingerprint"), fingerprint)
+        if not differs:
+            return results
         if not run.overwrite:
-            raise TrainError(f"{run_dir} already exists: pass train.resume=true to continue it, "
-                             "train.overwrite=true to delete it and start over, or choose another "
-                             "experiment= / train.run_name=")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+            raise TrainError(f"{run_dir} holds a finished run made differently:\n  " + "\n  ".join(differs)
+                             + "\npass train.overwrite=true to replace it, or choose another experiment= / "
+                             "train.run_name=")
+    if run.resume:
+        return None
+    has_checkpoint = any((run_dir / name / "manifest.json").is_file() for name in ("best", "last"))
+    if has_checkpoint and results is not None and not run.overwrite:
+        raise TrainError(f"{run_dir} already holds a finished run: pass train.overwrite=true to replace it, "
+                         "train.reuse=true to read it back if it was made the same way, or choose another "
+                         "experiment= / train.run_name=")
+    if has_checkpoint and not (run.overwrite or run.reuse):
+        raise TrainError(f"{run_dir} holds an unfinished run: pass train.resume=true to continue it, "
+                         "train.overwrite=true to start it over, or choose another experiment= / "
+                         "train.run_name=")
+    shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return None
 
 
 def seed_everything(seed: int) -> None:
@@ -167,35 +187,29 @@ def check_config(cfg: TrainConfig) -> None:
             raise TrainError(f"agent.{key} must be >= 1, got {getattr(agent, key)}")
     if agent.lr <= 0:
         raise TrainError(f"agent.lr must be > 0, got {agent.lr}")
-    if cfg.eval.every_epochs < 0 or cfg.eval.matches_per_opponent < 1 \
-            or cfg.eval.final_matches_per_opponent < 1:
-        raise TrainError("eval.every_epochs must be >= 0 and eval.*matches_per_opponent >= 1")
-    if not cfg.eval.opponents:
-        raise TrainError("eval.opponents is empty: name at least one bot")
-    if cfg.train.best_metric.split("/")[0] not in ("offline", "online"):
-        raise TrainError(f"train.best_metric must be an offline/... or online/... tag, got "
-                         f"{cfg.train.best_metric!r}")
 
 
-def load_data(cfg: TrainConfig) -> dict[str, Any]:
-    """The dataset split by match: numpy arrays per split plus the manifest."""
-    from datasets.generate import ensure_default_dataset
-    from datasets.load import load_dataset, split_by_match
+def make_evaluator(cfg: TrainConfig) -> RunEvaluator:
+    """The data split by match (:func:`evaluation.protocol.load_splits`) and the protocol applied to it."""
+    eval_protocol.check(cfg.eval)
+    splits, _ = eval_protocol.load_splits(cfg.eval.dataset)
+    return RunEvaluator(cfg.eval, splits, reference_distribution=class_counts(splits["train"].labels),
+                        progress=cfg.train.progress)
 
-    dataset = ensure_default_dataset() if cfg.dataset.path is None \
-        else load_dataset(to_absolute_path(cfg.dataset.path))
-    splits = split_by_match(dataset, cfg.dataset.split_fractions, seed=cfg.dataset.split_seed)
-    data: dict[str, Any] = {"manifest": dataset.manifest, "path": str(dataset.path),
-                            # the reaction delay the logs were recorded with (None for imported logs):
-                            # checkpoints record it so an exported bot tells the engine what to feed it
-                            "observation_delay": (dataset.manifest.get("generator") or {}).get(
-                                "observation_delay")}
-    for name, split in splits.items():
-        if split.num_frames == 0:
-            raise TrainError(f"the {name} split of {dataset.path} is empty ({split.num_matches} matches); "
-                             "use a larger dataset or other dataset.split_fractions")
-        data[name] = split.to_numpy()
-    return data
+
+def metadata(evaluator: RunEvaluator, fingerprint: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """What every checkpoint of a run records: the protocol, the fingerprint, the dataset."""
+    dataset = evaluator.record["dataset"]
+    return {**extra, "dataset": dataset, "protocol": evaluator.record, "fingerprint": fingerprint,
+            "observation_delay": evaluator.observation_delay,
+            "observation_encoding_version": ENCODING_VERSION}
+
+
+def reused(run_dir: Path, results: dict[str, Any], step_name: str) -> dict[str, Any]:
+    Console(stderr=True).print(f"{run_dir} is up to date (a finished run made the same way): reusing its "
+                               "results", soft_wrap=True)
+    Console().print(final_table(f"{results['experiment']}/{results['run']}", results, step_name=step_name))
+    return results
 
 
 # ---- the training run -----------------------------------------------------------------------------
@@ -204,48 +218,40 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     check_config(cfg)
     agent: BCConfig = cfg.agent
     rebalance = Rebalance(agent.rebalance)
-    run_dir = run_directory(cfg)
-    console = Console(stderr=True)
-    prepare_run_directory(run_dir, cfg.train)
-    threads = cfg.train.torch_threads or min(os.cpu_count() or 1, 8)
-    torch.set_num_threads(threads)
+    run_dir = run_directory(cfg, f"{rebalance.value}_seed{cfg.seed}")
+    evaluator = make_evaluator(cfg)
+    fingerprint = run_fingerprint(cfg, evaluator, parent=None)
+    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    if previous is not None:
+        return reused(run_dir, previous, "epoch")
+    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
     device = resolve_device(agent.device)
     seed_everything(agent.seed)
 
     # data: split by match; rebalancing statistics come from the training split only
-    data = load_data(cfg)
-    x_train, y_train = data["train"]
-    x_val, y_val = data["val"]
-    x_test, y_test = data["test"]
+    x_train, y_train = evaluator.splits["train"].observations, evaluator.splits["train"].labels
     counts = class_counts(y_train)
     weights = loss_class_weights(rebalance, counts, beta=agent.effective_number_beta,
                                  focal_weights=agent.focal_weights)
     weight_tensor = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     adjustment = logit_adjustment(counts, agent.logit_adjust_tau) \
         if rebalance is Rebalance.logit_adjust else None
-    provenance = {"path": data["path"], "frames_sha256": data["manifest"]["frames_sha256"],
-                  "observation_delay": data["observation_delay"],
-                  "split_fractions": list(cfg.dataset.split_fractions), "split_seed": cfg.dataset.split_seed,
-                  "train_frames": len(y_train), "train_class_counts": dict(zip(ACTION_NAMES, counts.tolist(),
-                                                                               strict=True))}
 
-    # model and optimiser
+    # model, optimiser, and the tracker (evaluation, best/last checkpoints, final report)
     network = PolicyNetwork(OBS_DIM, NUM_ACTIONS, agent.hidden_sizes, agent.activation).to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=agent.lr, weight_decay=agent.weight_decay)
-    policy = BCPolicy(network, name=f"{cfg.experiment}/{run_dir.name}", logit_adjustment=adjustment,
-                      device=device)
     agent_record = OmegaConf.to_container(OmegaConf.structured(agent), enum_to_str=True)
-    start_epoch, best, best_epoch, global_step = 0, None, -1, 0
-    if cfg.train.resume:
-        start_epoch, best, best_epoch, global_step = resume(run_dir, network, optimizer, agent_record)
-        console.print(f"resuming {run_dir} after epoch {start_epoch}", soft_wrap=True)
-
-    writer = SummaryWriter(str(run_dir), purge_step=global_step if cfg.train.resume else None)
-    config_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
-    writer.add_text("config", f"```yaml\n{config_yaml}\n```", global_step=0)
-    atomic_write_text(run_dir / "config.yaml", config_yaml)
-    metadata = {"rebalance": agent_record, "dataset": provenance,
-                "observation_encoding_version": ENCODING_VERSION}
+    state = resume(run_dir, network, optimizer, agent_record, fingerprint) if cfg.train.resume else None
+    start_epoch = state["epoch"] if state else 0
+    if state:
+        Console(stderr=True).print(f"resuming {run_dir} after epoch {start_epoch}", soft_wrap=True)
+    train_counts = dict(zip(ACTION_NAMES, counts.tolist(), strict=True))
+    tracker = RunTracker(run_dir, name=f"{cfg.experiment}/{run_dir.name}", evaluator=evaluator,
+                         metadata=metadata(evaluator, fingerprint, rebalance=agent_record,
+                                           train_class_counts=train_counts),
+                         config_yaml=OmegaConf.to_yaml(OmegaConf.structured(cfg)), resume_state=state,
+                         logit_adjustment=adjustment, device=device)
+    global_step = state["global_step"] if state else 0
 
     smote_rows = None  # SMOTE-NC is computed once (k-NN per class); random samplers every epoch
     epochs = tqdm(range(start_epoch, agent.epochs), desc=run_dir.name, unit="epoch",
@@ -259,7 +265,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                       k_neighbors=agent.smote_k_neighbors)
             x_epoch, y_epoch = smote_rows
         elif rebalance in SAMPLERS:
-            x_epoch, y_epoch = resample(rebalance, x_train, y_train, seed=agent.seed * 10_007 + epoch,
+            x_epoch, y_epoch = resample(rebalance, x_train, y_train,
+                                        seed=derived_seed(agent.seed, "resample", epoch),
                                         no_action_share=agent.undersample_no_action_share,
                                         minority_ratio=agent.oversample_ratio)
         else:
@@ -270,8 +277,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         # 2. one pass of minibatch gradient descent
         network.train()
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(agent.seed * 7919 + epoch))
-        order = order.to(device)
+        shuffle = torch.Generator().manual_seed(derived_seed(agent.seed, "shuffle", epoch))
+        order = torch.randperm(len(y), generator=shuffle).to(device)
         start, loss_sum = time.perf_counter(), torch.zeros((), device=device)
         for first in range(0, len(y), agent.batch_size):
             batch = order[first:first + agent.batch_size]
@@ -287,63 +294,27 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             global_step += 1
         seconds = time.perf_counter() - start
         steps = math.ceil(len(y) / agent.batch_size)
-        writer.add_scalar("train/loss", float(loss_sum) / steps, epoch + 1)
-        writer.add_scalar("charts/samples_per_second", len(y) / seconds, epoch + 1)
-        writer.add_scalar("charts/epoch_seconds", seconds, epoch + 1)
-        writer.add_scalar("charts/epoch_rows", len(y), epoch + 1)
+        tracker.log_scalars({"train/loss": float(loss_sum) / steps,
+                             "charts/samples_per_second": len(y) / seconds,
+                             "charts/epoch_seconds": seconds, "charts/epoch_rows": len(y)}, epoch + 1)
 
-        # 3. offline metrics on the validation split (every epoch), and 4. online metrics against
-        # the reference pool (every k epochs and after the last)
-        network.eval()
+        # 3. offline metrics on the validation split (every epoch) and 4. online metrics against the
+        # protocol's opponents (every k epochs and after the last); the tracker keeps best/ and last/
         every = cfg.eval.every_epochs
         play = epoch + 1 == agent.epochs or bool(every and (epoch + 1) % every == 0)
-        logged = log_evaluation(writer, epoch + 1, policy, x_val, y_val,
-                                cfg.eval.opponents if play else None,
-                                matches_per_opponent=cfg.eval.matches_per_opponent, seed=cfg.eval.seed,
-                                reference_distribution=counts, progress=cfg.train.progress)
+        keep_as = f"epoch_{epoch + 1:03d}" if cfg.train.keep_epoch_checkpoints else None
+        logged = tracker.evaluate(network, epoch + 1, play=play, keep_as=keep_as)
         epochs.set_postfix(loss=f"{float(loss_sum) / steps:.3f}", acc=f"{logged['offline/accuracy']:.3f}",
                            bal=f"{logged['offline/balanced_accuracy']:.3f}",
                            win=f"{logged['online/win_rate']:.2f}" if "online/win_rate" in logged else "-")
+        tracker.save_last(network, epoch + 1, {"epoch": epoch + 1, "global_step": global_step},
+                          optimizer=optimizer)
 
-        # 5. checkpoints: best by the configured metric (ties broken by balanced accuracy), and last
-        if cfg.train.best_metric in logged:
-            candidate = (logged[cfg.train.best_metric], logged[TIE_BREAK])
-            if is_better(candidate, best):
-                best, best_epoch = candidate, epoch + 1
-                save_checkpoint(run_dir / "best", network, logit_adjustment=adjustment, name=policy.name,
-                                metadata={**metadata, "epoch": epoch + 1, "metrics": logged})
-        if cfg.train.keep_epoch_checkpoints:
-            save_checkpoint(run_dir / f"epoch_{epoch + 1:03d}", network, logit_adjustment=adjustment,
-                            name=policy.name, metadata={**metadata, "epoch": epoch + 1, "metrics": logged})
-        state = {"epoch": epoch + 1, "global_step": global_step, "best": best, "best_epoch": best_epoch}
-        save_checkpoint(run_dir / "last", network, logit_adjustment=adjustment, name=policy.name,
-                        optimizer=optimizer,
-                        metadata={**metadata, "epoch": epoch + 1, "metrics": logged,
-                                  "training_state": state})
-        writer.flush()
-
-    # 6. final report: the best checkpoint on the test split and in fresh matches
-    if best_epoch < 0:
-        raise TrainError(f"train.best_metric={cfg.train.best_metric!r} was never logged; logged tags "
-                         f"look like offline/balanced_accuracy, online/win_rate")
-    best_network, _ = load_network(run_dir / "best", device)
-    best_policy = BCPolicy(best_network, name=policy.name, logit_adjustment=adjustment, device=device)
-    final = score_final(best_policy, x_test, y_test, cfg.eval.opponents,
-                        matches_per_opponent=cfg.eval.final_matches_per_opponent, seed=cfg.eval.final_seed,
-                        reference_distribution=counts, progress=cfg.train.progress)
-    results = {"experiment": cfg.experiment, "run": run_dir.name, "rebalance": rebalance.value,
-               "seed": cfg.seed, "best_epoch": best_epoch, "best_metric": cfg.train.best_metric,
-               **final, "dataset": provenance["frames_sha256"]}
-    test, online_metrics = final["test"], final["online"]
-    write_results(run_dir, results)
-    hparams = {k: (str(v) if isinstance(v, list) else v) for k, v in agent_record.items()}
-    hparams["seed"] = cfg.seed
-    writer.add_hparams(hparams, {f"hparams/test_{k}": test[k] for k in SCALAR_METRICS}
-                       | {"hparams/online_win_rate": online_metrics["win_rate"]}, run_name=".",
-                       global_step=agent.epochs)
-    writer.close()
-    Console().print(final_table(f"{cfg.experiment}/{run_dir.name}", results))
-    return results
+    # 5. final report: the best checkpoint on the test split and in fresh matches
+    head = {"experiment": cfg.experiment, "run": run_dir.name, "agent": "bc", "rebalance": rebalance.value,
+            "seed": cfg.seed, "best_metric": cfg.eval.best_metric,
+            "dataset": evaluator.record["dataset"]["frames_sha256"], "fingerprint": fingerprint}
+    return tracker.finish(head, {**agent_record, "seed": cfg.seed}, agent.epochs)
 
 
 def train_rl(cfg: TrainConfig) -> dict[str, Any]:
@@ -356,31 +327,54 @@ def train_rl(cfg: TrainConfig) -> dict[str, Any]:
         raise TrainError(f"agent.minibatch_size ({agent.minibatch_size}) must be <= agent.train_batch_size "
                          f"({agent.train_batch_size})")
     OpponentPool(agent.opponents)  # an unknown bot name fails now, not inside an RLlib worker
-    init_label = "scratch"
+    init_label, parent = "scratch", None
     if agent.init_from is not None:
-        folder = checkpoint_dir(to_absolute_path(agent.init_from))
+        folder = checkpoint_dir(agent.init_from)
         manifest = read_manifest(folder)  # a missing or corrupt checkpoint fails here, naming the file
         agent.init_from = str(folder.resolve())
         init_label = str(manifest.get("rebalance", {}).get("rebalance") or manifest.get("rl", {}).get("name")
                          or "bc")
-    run_dir = run_directory(cfg, default_name=f"{agent.name}_{init_label}_seed{cfg.seed}")
-    prepare_run_directory(run_dir, cfg.train)
+        parent = {"path": agent.init_from, "weights_sha256": manifest["weights"]["sha256"]}
+    run_dir = run_directory(cfg, f"{agent.name}_{init_label}_seed{cfg.seed}")
+    evaluator = make_evaluator(cfg)
+    fingerprint = run_fingerprint(cfg, evaluator, parent)
+    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    if previous is not None:
+        return reused(run_dir, previous, "env step")
     torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
     seed_everything(agent.seed)
-    data = load_data(cfg)
-    data["train_class_counts"] = class_counts(data["train"][1])
+    state = None
+    if cfg.train.resume:
+        if not (run_dir / "last" / "manifest.json").is_file():
+            raise TrainError(f"train.resume=true but {run_dir / 'last'} holds no checkpoint; start the run "
+                             "without train.resume")
+        state = resume_state(run_dir)
+    agent_record = OmegaConf.to_container(OmegaConf.structured(agent), enum_to_str=True)
+    tracker = RunTracker(run_dir, name=f"{cfg.experiment}/{run_dir.name}", evaluator=evaluator,
+                         metadata=metadata(evaluator, fingerprint, rl=agent_record, init=init_label,
+                                           parent=parent),
+                         config_yaml=OmegaConf.to_yaml(OmegaConf.structured(cfg)), resume_state=state,
+                         step_name="env step")
     if agent.name == "ppo":
         from agents.rl.rllib_train import train_rllib
 
-        return train_rllib(cfg, run_dir, data, init_label=init_label, resume=cfg.train.resume)
-    from agents.rl.sb3_train import train_sb3
+        steps, extra = train_rllib(cfg, run_dir, tracker, state)
+    else:
+        from agents.rl.sb3_train import train_sb3
 
-    return train_sb3(cfg, run_dir, data, init_label=init_label, resume=cfg.train.resume)
+        if state is not None:
+            raise TrainError("train.resume is supported by agent=ppo (RLlib checkpoints), not agent=sb3_ppo")
+        steps, extra = train_sb3(cfg, run_dir, tracker)
+    head = {"experiment": cfg.experiment, "run": run_dir.name, "agent": agent.name, "init": init_label,
+            "seed": cfg.seed, "best_metric": cfg.eval.best_metric, "env_steps": steps, **extra,
+            "dataset": evaluator.record["dataset"]["frames_sha256"], "fingerprint": fingerprint}
+    return tracker.finish(head, {"agent": agent.name, "init": init_label, "lr": agent.lr, "seed": cfg.seed},
+                          steps)
 
 
 def resume(run_dir: Path, network: PolicyNetwork, optimizer: torch.optim.Optimizer,
-           agent_record: dict[str, Any]) -> tuple[int, tuple[float, float] | None, int, int]:
-    """Load ``run_dir/last`` into the model and optimiser; return (epoch, best, best epoch, step)."""
+           agent_record: dict[str, Any], fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Load ``run_dir/last`` into the model and optimiser; return its training state."""
     last = run_dir / "last"
     if not (last / "manifest.json").is_file():
         raise TrainError(f"train.resume=true but {last} holds no checkpoint; start the run without "
@@ -392,12 +386,15 @@ def resume(run_dir: Path, network: PolicyNetwork, optimizer: torch.optim.Optimiz
     if changed:
         raise TrainError(f"{last} was trained with other agent settings {changed} (saved, now); resume "
                          "with the same settings or start a new run")
+    if (manifest.get("protocol") or {}) != fingerprint["protocol"]:
+        differs = eval_protocol.differences({"protocol": manifest.get("protocol")},
+                                            {"protocol": fingerprint["protocol"]}, check_code=False)
+        raise TrainError(f"{last} was trained under another evaluation protocol ({'; '.join(differs)}); "
+                         "resume with the same eval settings or start a new run")
     loaded, _ = load_network(last, next(network.parameters()).device)
     network.load_state_dict(loaded.state_dict())
     optimizer.load_state_dict(load_optimizer_state(last))
-    state = manifest["training_state"]
-    best = tuple(state["best"]) if state.get("best") is not None else None
-    return int(state["epoch"]), best, int(state["best_epoch"]), int(state["global_step"])
+    return dict(manifest["training_state"])
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="train")
@@ -408,11 +405,13 @@ def main(cfg: DictConfig) -> None:
             train(config)
         else:
             train_rl(config)
-    except (TrainError, CheckpointError, FileNotFoundError, ValueError, BCInitError, UnknownBotError) as err:
+    except (TrainError, CheckpointError, ProtocolError, FileNotFoundError, ValueError, BCInitError,
+            UnknownBotError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("train")  # bad overrides fail here, naming the valid keys
     main()
 

@@ -1,5 +1,10 @@
-"""Players: the Policy protocol and every bot that implements it."""
+"""Players: the Policy protocol and every bot that implements it.
 
+Importing this package also registers the Gymnasium id ``FightLab/Duel-v0`` (:mod:`agents.gym_envs`),
+whose factory resolves ``opponent="footsies"`` and other bot names to bots.
+"""
+
+from agents import gym_envs  # noqa: F401  (registers FightLab/Duel-v0)
 from agents.policy import Policy
 from agents.pros import PRO_STYLES, ProPlayer, Skill, Style
 from agents.registry import UnknownBotError, available_bots, make_policy

@@ -10,11 +10,12 @@ A checkpoint is a folder::
       optimizer.pt        (resumable "last" checkpoints only) optimizer state, torch.save'd and read
                           back with ``torch.load(weights_only=True)``, which refuses arbitrary objects
 
-Writes are atomic per file (temp file, then ``os.replace``), weights first and manifest last: the
-manifest is the commit point and records the weights' hash, so a checkpoint interrupted between
-the two files, or a weights file truncated later, is detected at load time instead of loading
-half-written tensors. The architecture is looked up in :data:`ARCHITECTURES` by name, never
-imported from a string in the file.
+A checkpoint is written whole into a hidden temp folder beside ``<checkpoint>`` and swapped in at
+once (:func:`agents.artifacts.write_folder`): a reader never sees new weights next to an old
+manifest, and a crash mid-save leaves the previous checkpoint in place. Only a checkpoint (or an
+empty folder) is ever replaced. The manifest records the weights' hash, so a weights file
+truncated later is detected at load time instead of loading half-written tensors. The
+architecture is looked up in :data:`ARCHITECTURES` by name, never imported from a string in the file.
 """
 
 from __future__ import annotations
@@ -29,20 +30,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from agents.artifacts import MANIFEST_NAME, read_json_manifest, sha256_file, write_folder
 from agents.bc import BCPolicy
-from agents.errors import (  # CheckpointError re-exported: agents.checkpoint.CheckpointError
-    CheckpointError,
-    read_json_manifest,
-    sha256_file,
-)
+from agents.errors import CheckpointError  # re-exported: agents.checkpoint.CheckpointError
 from agents.networks import PolicyNetwork
 from envs.actions import ACTION_NAMES
-from envs.atomic_files import atomic_path, atomic_write_text
 from envs.observation import ENCODING_VERSION, OBS_DIM
 
 FORMAT = "fightlab-policy-checkpoint"
 FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "model.safetensors"
 OPTIMIZER_NAME = "optimizer.pt"
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"PolicyNetwork": PolicyNetwork}
@@ -64,22 +60,32 @@ def _json_default(value: Any) -> Any:
 def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
                     logit_adjustment: np.ndarray | None = None, name: str = "bc",
                     metadata: Mapping[str, Any] | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> Path:
+                    optimizer: torch.optim.Optimizer | None = None, overwrite: bool = True) -> Path:
     """Write ``network`` (and optionally the optimizer state) as a checkpoint folder at ``path``.
 
     ``metadata`` (JSON-serialisable: rebalancing config, dataset hash, metrics, training state...)
-    is stored in the manifest next to what loading needs. Returns the folder.
+    is stored in the manifest next to what loading needs. The folder is built beside ``path`` and
+    swapped in whole; an existing checkpoint there is replaced (unless ``overwrite=False``), anything
+    else there raises :class:`FileExistsError`. Returns the folder.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
-    with atomic_path(path / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp))
-        weights_hash = sha256_file(tmp)
-    if optimizer is not None:
-        with atomic_path(path / OPTIMIZER_NAME) as tmp:
-            torch.save({"optimizer": optimizer.state_dict()}, tmp)
-    manifest = {
+    with write_folder(path, kind=FORMAT, overwrite=overwrite) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS_NAME))
+        weights_hash = sha256_file(tmp / WEIGHTS_NAME)
+        if optimizer is not None:
+            torch.save({"optimizer": optimizer.state_dict()}, tmp / OPTIMIZER_NAME)
+        manifest = _manifest(network, tensors, weights_hash, logit_adjustment=logit_adjustment,
+                             name=name, metadata=metadata, has_optimizer_state=optimizer is not None)
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n",
+                                         encoding="utf-8")
+    return path
+
+
+def _manifest(network: PolicyNetwork, tensors: Mapping[str, torch.Tensor], weights_hash: str, *,
+              logit_adjustment: np.ndarray | None, name: str, metadata: Mapping[str, Any] | None,
+              has_optimizer_state: bool) -> dict[str, Any]:
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -90,12 +96,10 @@ def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
         [float(v) for v in np.asarray(logit_adjustment).ravel()],
         "weights": {"file": WEIGHTS_NAME, "sha256": weights_hash,
                     "tensors": {k: list(v.shape) for k, v in tensors.items()}},
-        "has_optimizer_state": optimizer is not None,
+        "has_optimizer_state": has_optimizer_state,
         "created_with": {"torch": torch.__version__},
         **dict(metadata or {}),
     }
-    atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, default=_json_default) + "\n")
-    return path
 
 
 # ---- reading ---------------------------------------------------------------------------------------

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,9 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.artifacts import publish_folder, sha256_file, temp_sibling
 from agents.bc import BCPolicy
 from agents.networks import PolicyNetwork
-from agents.onnx_policy import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, open_session
+from agents.onnx_policy import FORMAT, INPUT_NAME, OUTPUT_NAME, OnnxPolicy, open_session
 from envs.actions import ACTION_NAMES
 from envs.observation import ENCODING_VERSION, OBS_DIM, observation_field_table
 
@@ -198,36 +196,19 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
 # ---- 5. the bundle folder --------------------------------------------------------------------------
 def staging_dir(target: str | Path) -> Path:
     """A fresh hidden temp folder beside ``target`` (same filesystem, so the final rename is atomic)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()
-    return staging
+    return temp_sibling(target)
 
 
 def commit_bundle(staging: Path, target: str | Path, *, overwrite: bool = False) -> Path:
-    """Move the finished ``staging`` folder to ``target``; an existing bundle is replaced only with
-    ``overwrite`` (moved aside first, deleted once the new one is in place)."""
-    target = Path(target)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # like a plain mkdir, not a private temp folder
-    aside = None
-    if target.exists():
-        if not overwrite:
-            raise ExportError(f"{target} already exists: pass export.overwrite=true to replace it, or "
-                              "export.out=<another folder>")
-        aside = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-        os.replace(target, aside)
+    """Move the finished ``staging`` folder to ``target`` (:func:`agents.artifacts.publish_folder`):
+    an existing bundle is replaced only with ``overwrite`` (moved aside first, deleted once the new
+    one is in place), and nothing but a bundle (or an empty folder) is ever replaced."""
     try:
-        os.replace(staging, target)
-    except OSError:
-        if aside is not None:
-            os.replace(aside, target)
-        raise
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
-    return target
+        return publish_folder(staging, target, overwrite=overwrite, kind=FORMAT,
+                              overwrite_hint="pass export.overwrite=true to replace it, or "
+                                             "export.out=<another folder>")
+    except FileExistsError as err:
+        raise ExportError(str(err)) from err
 
 
 # ---- manifest pieces an engine integrator reads ------------------------------------------------------
@@ -245,8 +226,6 @@ def interface_spec(num_actions: int) -> dict[str, Any]:
 
 
 def model_entry(path: Path) -> dict[str, Any]:
-    from agents.errors import sha256_file
-
     return {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.errors import BundleError, read_json_manifest, sha256_file
+from agents.artifacts import MANIFEST_NAME, read_json_manifest, sha256_file
+from agents.errors import BundleError
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import ENCODING_VERSION, OBS_DIM
 
 FORMAT = "fightlab-onnx-bot"
 FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 INPUT_NAME = "obs"
 OUTPUT_NAME = "logits"

@@ -1,4 +1,5 @@
-"""Bots by name: what ``opponent="footsies"`` in an env or ``p1=random`` in a config resolves to.
+"""Bots by name: what ``opponent="footsies"`` in an env or ``p1=random`` in a config resolves to,
+and the named pools of them (``reference``, ``perfect_pros``) that evaluation and training fight.
 
 A string that is not a registered name but a path to a trained checkpoint
 (``runs/lecture/focal_seed0``, its ``best/`` folder, ``manifest.json`` or ``model.safetensors``)
@@ -9,13 +10,14 @@ loads that bot with :func:`agents.checkpoint.load`, and a path to an exported bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agents.policy import Policy
 from agents.pros import PRO_STYLES, ProPlayer, pro_name
 from agents.scripted import IdleBot, RandomBot
 from envs.params import GameParams
+from envs.pool_env import SELF
 
 SCRIPTED_BOTS: dict[str, Callable[[GameParams], Policy]] = {
     "idle": lambda params: IdleBot(),
@@ -30,12 +32,47 @@ for _style in PRO_STYLES:
             lambda params, style=_style, skill=_skill: ProPlayer(style, skill, params))
 
 
+# ---- named pools ----------------------------------------------------------------------------------
+PROS: tuple[str, ...] = ("rushdown", "zoner", "turtle")
+CLUB_PROS: tuple[str, ...] = ("rushdown_club", "zoner_club", "turtle_club")
+# The reference pool online evaluation scores every bot against: the pros at two skill levels (the
+# players the logs came from, and weaker versions of them), the button masher and the idle bot.
+REFERENCE_POOL: tuple[str, ...] = (*PROS, *CLUB_PROS, "random", "idle")
+# The pros with no reaction delay and no execution error: a rebalanced BC bot beats the reference
+# pool almost always, so RL fine-tuning shows its gain (or not) against these.
+PERFECT_PROS: tuple[str, ...] = ("rushdown_perfect", "zoner_perfect", "turtle_perfect")
+POOLS: dict[str, tuple[str, ...]] = {"reference": REFERENCE_POOL, "perfect_pros": PERFECT_PROS}
+
+
 class UnknownBotError(ValueError):
     """A bot name that is not registered."""
 
 
 def available_bots() -> list[str]:
     return sorted(SCRIPTED_BOTS)
+
+
+def resolve_pool(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """Bot names for a pool name (``"reference"``), or for a list mixing pool names and bots.
+
+    Pool names expand in place; bot names and checkpoint / bundle paths pass through (loading them
+    is :func:`make_policy`'s job). A name that is neither a pool nor a registered bot nor spelled
+    like a path raises :class:`UnknownBotError` listing the pools and the bots.
+    """
+    entries = [spec] if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise TypeError(f"a pool entry must be a pool or bot name, got {type(entry).__name__}: {entry!r}")
+        if entry in POOLS:
+            names.extend(POOLS[entry])
+        elif entry in SCRIPTED_BOTS or entry == SELF or _looks_like_checkpoint(entry):
+            names.append(entry)
+        else:
+            raise UnknownBotError(f"unknown bot {entry!r} (not a pool either); pools: "
+                                  f"{', '.join(sorted(POOLS))}; available bots: "
+                                  f"{', '.join(available_bots())}")
+    return tuple(names)
 
 
 def _looks_like_checkpoint(spec: str) -> bool:

@@ -24,7 +24,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402  (registers the env id)
+import agents  # noqa: E402, F401  (registers the env id, resolving opponent names)
+import envs  # noqa: E402
 from benchmarks.common import rate, write_results  # noqa: E402
 from envs.actions import NUM_ACTIONS  # noqa: E402
 from envs.engine import DuelEngine  # noqa: E402

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.registry import available_bots, make_policy  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 from datasets.writer import DatasetWriter, PlayerInfo  # noqa: E402
-from evaluation.match_runner import play_matches  # noqa: E402
+from envs.match_runner import play_matches  # noqa: E402
 
 DEFAULT_PLAYERS = ("rushdown", "zoner", "turtle")
 

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.rl.config import DEFAULT_TRAINING_POOL  # noqa: E402
+from agents.rl.ray_runtime import init_ray  # noqa: E402
 from agents.rl.rllib_module import ppo_config  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
-from evaluation.ray_runtime import init_ray  # noqa: E402
 
 TARGET = 0.8
 
@@ -67,9 +67,9 @@ def sb3_steps_per_s(timesteps: int) -> float:
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.rl.sb3_train import PoolFighterEnv
+    from agents.gym_envs import make_pool_env
 
-    venv = DummyVecEnv([lambda: PoolFighterEnv({"opponents": ["idle"]})] * 4)
+    venv = DummyVecEnv([lambda: make_pool_env({"opponents": ["idle"]})] * 4)
     model = PPO("MlpPolicy", venv, n_steps=1024, batch_size=1024, n_epochs=4, learning_rate=3e-5,
                 policy_kwargs={"net_arch": [256, 256]}, seed=0, device="cpu", verbose=0)
     model.learn(4096)  # warm-up

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from envs.atomic_files import atomic_write_text
+from agents.artifacts import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -18,12 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from agents.artifacts import atomic_write_bytes, atomic_write_text
 from datasets.manifest import CARD_NAME, CLASS_PLOT_NAME, MANIFEST_NAME, MATCHES_NAME, read_manifest
 from envs.actions import ACTION_NAMES
-from envs.atomic_files import atomic_write_bytes, atomic_write_text
+from envs.win_record import WinRecord
 
 FPS = 60
 
@@ -43,18 +45,23 @@ def class_distribution(manifest: dict[str, Any]) -> pd.DataFrame:
 def win_rates(matches: pd.DataFrame, key: str = "style") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Row-vs-column win rate (draws count as not won) and match counts, by ``style`` or ``id``.
 
-    Each match counts once from each side's point of view, so a mirror cell is (1 - draw rate) / 2.
+    Each match counts once from each side's point of view (a :class:`~envs.win_record.WinRecord` per
+    cell), so a mirror cell is (1 - draw rate) / 2; its count is the number of matches, not views.
     """
     p0, p1 = f"player_0_{key}", f"player_1_{key}"
+    winner = matches["winner"].to_numpy()
+    result_0 = np.select([winner == "player_0", winner == "player_1"], ["win", "loss"], "draw")
+    result_1 = np.select([winner == "player_1", winner == "player_0"], ["win", "loss"], "draw")
     views = pd.concat([
-        pd.DataFrame({"me": matches[p0], "them": matches[p1], "won": matches["winner"] == "player_0"}),
-        pd.DataFrame({"me": matches[p1], "them": matches[p0], "won": matches["winner"] == "player_1"}),
+        pd.DataFrame({"me": matches[p0].to_numpy(), "them": matches[p1].to_numpy(), "result": result_0}),
+        pd.DataFrame({"me": matches[p1].to_numpy(), "them": matches[p0].to_numpy(), "result": result_1}),
     ], ignore_index=True)
-    grouped = views.groupby(["me", "them"])["won"]
-    rates = grouped.mean().unstack("them")
-    counts = grouped.size().unstack("them").fillna(0).astype(int)
-    for name in set(counts.index) & set(counts.columns):
-        counts.at[name, name] //= 2  # a mirror match was seen twice above
+    records = {cell: WinRecord.from_results(group["result"])
+               for cell, group in views.groupby(["me", "them"], sort=True)}
+    index = pd.MultiIndex.from_tuples(list(records), names=["me", "them"])
+    rates = pd.Series([r.win_rate for r in records.values()], index=index, dtype=float).unstack("them")
+    seen = [r.matches // (2 if me == them else 1) for (me, them), r in records.items()]  # mirrors: twice
+    counts = pd.Series(seen, index=index).unstack("them").fillna(0).astype(int)
     return rates, counts
 
 

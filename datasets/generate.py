@@ -7,7 +7,7 @@
 Every pairing of ``players`` (combinations with replacement, so mirror matches too) plays
 ``matches_per_pairing`` matches through the batched engine; the match runner alternates sides, so
 each player's rows come from both sides of the screen. One seed fixes everything: each pairing gets
-its own seed derived from it with ``numpy.random.SeedSequence``, and the same seed gives the same
+its own seed derived from it with :func:`envs.seeding.child_seeds`, and the same seed gives the same
 rows and the same ``frames_sha256`` in the manifest. The dataset (frames, matches, manifest, card)
 is written atomically by :class:`datasets.writer.DatasetWriter`.
 
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
@@ -34,7 +33,9 @@ from agents.registry import UnknownBotError, make_policy
 from datasets.load import LogDataset, load_dataset
 from datasets.manifest import CARD_NAME, MANIFEST_NAME, DatasetError, DatasetVersionError, read_manifest
 from datasets.writer import DEFAULT_SHARD_ROWS, DatasetWriter, PlayerInfo
-from evaluation.match_runner import play_matches
+from envs.config_checks import check_overrides_or_exit
+from envs.match_runner import play_matches
+from envs.seeding import child_seeds
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLAYERS = ("rushdown", "zoner", "turtle")
@@ -64,8 +65,8 @@ def pairings(players: list[str]) -> list[tuple[str, str]]:
 
 
 def pairing_seeds(seed: int, count: int) -> list[int]:
-    """Independent per-pairing seeds derived from ``seed`` (SeedSequence, not seed + i)."""
-    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(count)]
+    """Independent per-pairing seeds derived from ``seed`` (:mod:`envs.seeding`, not seed + i)."""
+    return child_seeds(seed, count)
 
 
 def _check_config(config: GenerateConfig) -> None:
@@ -167,4 +168,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides_or_exit("generate", program="python -m datasets.generate")  # bad overrides fail here
     main()

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from agents.artifacts import MANIFEST_NAME
 from datasets.schema import ENCODING_VERSION, FRAME_SCHEMA, SCHEMA_VERSION
 
-MANIFEST_NAME = "manifest.json"
+DATASET_FORMAT = "fightlab-logs"  # the manifest's "format": what marks a folder as a dataset
 FRAMES_DIR = "frames"
 MATCHES_NAME = "matches.parquet"
 CARD_NAME = "card.md"

@@ -22,9 +22,7 @@ same writer, so imported logs and generated logs share one layout, one manifest 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +37,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from agents import artifacts
 from datasets.manifest import (
+    DATASET_FORMAT,
     FRAMES_DIR,
     MANIFEST_NAME,
     MATCHES_NAME,
@@ -58,6 +58,8 @@ from datasets.schema import (
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import OBS_DIM
 
+OVERWRITE_HINT = ("pass overwrite=True (overwrite=true on the command line) to replace it, or choose "
+                  "another path")
 DEFAULT_SHARD_ROWS = 262_144
 MAX_PENDING_SHARDS = 2  # shards encoded in the background at once: bounds memory
 _SIDES = np.array([0, 1], dtype=np.int8)
@@ -117,10 +119,8 @@ class DatasetWriter:
         self.compression = compression
         check_target(self.path, overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # hidden, unique, same filesystem as the target (so publishing is a rename); mkdir honours
-        # the umask, unlike tempfile.mkdtemp's private 0700
-        self._tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:12]}"
-        self._tmp.mkdir()
+        # hidden, unique, same filesystem as the target (so publishing is a rename)
+        self._tmp = artifacts.temp_sibling(self.path)
         (self._tmp / FRAMES_DIR).mkdir()
         self._players: list[PlayerInfo] = []
         self._player_index: dict[PlayerInfo, int] = {}
@@ -156,7 +156,7 @@ class DatasetWriter:
             self._counts = np.vstack([self._counts, np.zeros((1, NUM_ACTIONS), dtype=np.int64)])
         return self._player_index[player]
 
-    # ---- the FrameRecorder protocol (evaluation.match_runner) ------------------------------------
+    # ---- the FrameRecorder protocol (envs.match_runner) ------------------------------------
     def begin_wave(self, match_ids: np.ndarray, a_side: np.ndarray) -> None:
         if self._pair is None:
             raise RuntimeError("call DatasetWriter.set_players(player_a, player_b) before play_matches")
@@ -426,7 +426,7 @@ class DatasetWriter:
         if self._match_notes:
             extra["match_notes"] = [{"match_id": k, **v} for k, v in sorted(self._match_notes.items())]
         return {
-            "format": "fightlab-logs",
+            "format": DATASET_FORMAT,
             "schema_version": SCHEMA_VERSION,
             "observation_encoding_version": ENCODING_VERSION,
             "observation_columns": list(OBSERVATION_COLUMNS),
@@ -452,46 +452,19 @@ class DatasetWriter:
 
 # ---- atomic publishing ------------------------------------------------------------------------------
 def check_target(path: str | Path, overwrite: bool) -> None:
-    """Fail early, before any work, when ``path`` cannot be (re)written (see :func:`publish`)."""
-    path = Path(path)
-    if not (path.exists() or path.is_symlink()):
-        return
-    if not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (overwrite=true on the "
-                              "command line) to replace it, or choose another path")
-    if not _is_replaceable(path):
-        raise FileExistsError(f"{path} exists and is not a FightLab dataset (no {MANIFEST_NAME}); "
-                              "refusing to replace it even with overwrite: delete it yourself or "
-                              "choose another path")
-
-
-def _is_replaceable(path: Path) -> bool:
-    """Only a dataset folder (it has a manifest) or an empty folder is ever replaced."""
-    return path.is_dir() and not path.is_symlink() and (
-        (path / MANIFEST_NAME).is_file() or not any(path.iterdir()))
+    """Fail early, before any work, when ``path`` cannot be (re)written as a dataset: it exists and
+    ``overwrite`` is False, or it is something other than a dataset (or an empty folder)."""
+    artifacts.check_target(path, overwrite=overwrite, kind=DATASET_FORMAT, overwrite_hint=OVERWRITE_HINT)
 
 
 def publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
-    """Move the complete folder ``tmp`` onto ``target`` (same filesystem: a rename).
+    """Move the complete dataset folder ``tmp`` onto ``target`` (:func:`agents.artifacts.publish_folder`).
 
     With ``overwrite``, an existing dataset is first renamed aside, then removed once the new one
     is in place; if the swap fails the old one is put back.
     """
-    check_target(target, overwrite)
-    if not target.exists():
-        try:
-            os.replace(tmp, target)
-        except OSError as err:  # someone created a non-empty folder there meanwhile
-            raise FileExistsError(f"{target} appeared while writing; not replacing it") from err
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    artifacts.publish_folder(tmp, target, overwrite=overwrite, kind=DATASET_FORMAT,
+                             overwrite_hint=OVERWRITE_HINT)
 
 
 def write_dataset(path: str | Path, frames: pd.DataFrame, matches: pd.DataFrame, *,

@@ -12,6 +12,7 @@ from envs.duel import Duel
 from envs.observation import observation_space
 from envs.options import build_params, check_reset_options, check_seed, check_side
 from envs.params import GameParams
+from envs.policy import Policy, check_policy
 
 
 class FightingEnv(gym.Env):
@@ -24,8 +25,8 @@ class FightingEnv(gym.Env):
     cooldown; a throw beats guard; an anti-air beats jumps. While a fighter is busy (in an attack,
     in the air, stunned) its inputs are ignored, so timing and spacing decide the match: spammed
     attacks get punished in their recovery, and standing idle never wins. You control one fighter;
-    the other is played by ``opponent``, any :class:`agents.Policy` (a scripted bot by name, a
-    trained bot, ...).
+    the other is played by ``opponent``, any :class:`envs.policy.Policy` object (a scripted bot, a
+    trained bot, ...; ``gymnasium.make`` also takes bot names, resolved by :mod:`agents`).
 
     ## Action Space
 
@@ -72,12 +73,15 @@ class FightingEnv(gym.Env):
     ## Arguments
 
     ```python
-    import envs  # registers the ids
+    import gymnasium, agents  # importing agents registers the ids (agents.gym_envs resolves names)
     env = gymnasium.make("FightLab/Duel-v0", opponent="footsies", agent_side="random",
                          observation_delay=0, render_mode=None, round_seconds=60)
+    env = FightingEnv(opponent=agents.make_policy("footsies"))  # the class itself takes a Policy
     ```
 
-    * ``opponent``: a registered bot name (``agents.available_bots()``) or a Policy object.
+    * ``opponent``: a Policy object (required). Through ``gymnasium.make`` also a registered bot
+      name (``agents.available_bots()``) or a checkpoint / bundle path; the default there is
+      ``"footsies"``.
     * ``agent_side``: 0, 1 or "random"; can be overridden per episode with
       ``reset(options={"agent_side": 1})``.
     * ``observation_delay``: frames of reaction time; both players see the state this many frames
@@ -89,17 +93,15 @@ class FightingEnv(gym.Env):
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 60}
 
-    def __init__(self, opponent: Any = "footsies", agent_side: int | str = "random",
+    def __init__(self, opponent: Policy | None = None, agent_side: int | str = "random",
                  observation_delay: int = 0, render_mode: str | None = None,
                  params: GameParams | None = None, **game_options: Any) -> None:
-        from agents.registry import make_policy  # envs must not import agents at module level
-
         self.params = build_params(params, game_options)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
         self.render_mode = render_mode
-        self.opponent = make_policy(opponent, self.params)
+        self.opponent = check_policy(opponent)
         self.default_agent_side = check_side(agent_side)
         self.duel = Duel(self.params, observation_delay)
         self.observation_space = observation_space()

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from envs.actions import Action
-from envs.atomic_files import atomic_write_bytes
 from envs.engine import DRAW, RUNNING, DuelState
 from envs.params import GameParams
 
@@ -254,13 +253,14 @@ class PygameRenderer:
         if fps:
             self._clock.tick(fps)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Save the last drawn frame as a PNG, atomically (screenshots of play sessions)."""
+    def png_bytes(self) -> bytes:
+        """The last drawn frame as PNG bytes (screenshots of play sessions; the caller writes them,
+        e.g. with :func:`agents.artifacts.atomic_write_bytes`)."""
         if self._surface is None:
             raise RuntimeError("nothing drawn yet")
         buffer = io.BytesIO()
         self._pygame.image.save(self._surface, buffer, "png")
-        atomic_write_bytes(path, buffer.getvalue())
+        return buffer.getvalue()
 
     def render(self, state: DuelState, i: int, overlay: list[str] | None = None) -> np.ndarray | None:
         """``rgb_array``: an ``(H, W, 3)`` uint8 frame. ``human``: show it in the window, return None."""

@@ -8,8 +8,9 @@ default ``NEXT_STEP`` mode: the step that ends an episode returns its final obse
 episode's first observation with reward 0 and ``terminated=False``.
 
 ``gymnasium.make_vec("FightLab/Duel-v0", num_envs=N, vectorization_mode="vector_entry_point")``
-builds it; keyword arguments are those of :class:`envs.fighting_env.FightingEnv` (except
-``render_mode``: use the single env to watch a match).
+builds it once :mod:`agents` is imported (it resolves ``opponent="footsies"`` to a Policy); keyword
+arguments are those of :class:`envs.fighting_env.FightingEnv` (except ``render_mode``: use the
+single env to watch a match). The class itself takes ``opponent`` as a Policy object.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from envs.engine import DRAW, DuelEngine
 from envs.observation import observation_space
 from envs.options import build_params, check_reset_options, check_seed, check_side
 from envs.params import GameParams
+from envs.policy import Policy, check_policy
 
 
 class FightingVectorEnv(VectorEnv):
@@ -33,19 +35,17 @@ class FightingVectorEnv(VectorEnv):
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, opponent: Any = "footsies",
+    def __init__(self, num_envs: int = 1, opponent: Policy | None = None,
                  agent_side: int | str = "random", observation_delay: int = 0,
                  params: GameParams | None = None, render_mode: str | None = None,
                  **game_options: Any) -> None:
-        from agents.registry import make_policy
-
         if render_mode is not None:
             raise ValueError("FightingVectorEnv does not render; watch a match with the single "
                              "env (gymnasium.make(..., render_mode='human'))")
         self.params = build_params(params, game_options)
         self.num_envs = int(num_envs)
         self.engine = DuelEngine(self.num_envs, self.params, observation_delay)
-        self.opponent = make_policy(opponent, self.params)
+        self.opponent = check_policy(opponent)
         self.default_agent_side = check_side(agent_side)
         self.single_observation_space = observation_space()
         self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)

@@ -31,6 +31,8 @@ import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from evaluation.protocol import TIE_BREAK  # the best checkpoint by win rate, then this
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "FIGHTLAB_EXPERIMENT"
 DEFAULT_EXPERIMENT = "runs/lecture"
@@ -43,7 +45,6 @@ RUN_COLUMNS = ["agent", "kind", "rebalance", "init", "eval_opponents", "finished
 PROGRESS_COLUMNS = ["init", "eval_opponents", "start_step", "best_step", "accuracy_start", "accuracy_best",
                     "balanced_accuracy_start", "balanced_accuracy_best", "win_rate_start", "win_rate_best"]
 NOT_RUNS = {"data", "tournament"}  # folders of an experiment that are not training runs
-TIE_BREAK = "offline/balanced_accuracy"  # as in training: the best checkpoint by win rate, then this
 NAIVE_REBALANCE = "none"
 OFFLINE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "no_action_recall", "mean_skill_recall")
 

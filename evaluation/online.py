@@ -3,19 +3,18 @@
 The lecture's point is that this number and offline accuracy can disagree completely, so training
 logs both side by side. The pool mixes the pros at two skill levels (the players the logs came
 from, and weaker versions of them), the button masher and the idle bot. A bot that never presses
-anything draws against ``idle`` at best and loses to everyone else.
+anything draws against ``idle`` at best and loses to everyone else. The pools are defined next to
+the bot registry (:data:`agents.registry.REFERENCE_POOL`, ``PERFECT_PROS``; imported here too).
 
-Matches go through :func:`evaluation.match_runner.play_matches`, so a network policy gets one
+Matches go through :func:`envs.match_runner.play_matches`, so a network policy gets one
 batched forward pass per frame for all concurrent matches of a wave. The win rate against the pool
 is the pooled share of matches won (every opponent plays the same number of matches, so it is also
-the mean of the per-opponent win rates); draws count as not won. Intervals are Wilson score
-intervals, which stay inside [0, 1] and behave at 0% and 100% where the normal approximation
-collapses to a zero-width interval.
+the mean of the per-opponent win rates); draws count as not won. Counting, win rates and Wilson
+intervals are :class:`envs.win_record.WinRecord`'s; seeds come from :mod:`envs.seeding`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,52 +29,44 @@ from matplotlib.figure import Figure  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from agents.policy import Policy  # noqa: E402
-from agents.registry import make_policy  # noqa: E402
+from agents.registry import CLUB_PROS, PERFECT_PROS, PROS, REFERENCE_POOL, make_policy  # noqa: E402, F401
 from envs.actions import ACTION_NAMES  # noqa: E402
+from envs.match_runner import play_matches  # noqa: E402
 from envs.params import GameParams  # noqa: E402
-from evaluation.match_runner import play_matches  # noqa: E402
-
-PROS = ("rushdown", "zoner", "turtle")
-CLUB_PROS = ("rushdown_club", "zoner_club", "turtle_club")
-REFERENCE_POOL: tuple[str, ...] = (*PROS, *CLUB_PROS, "random", "idle")
-# The pros with no reaction delay and no execution error: a rebalanced BC bot beats the reference
-# pool almost always, so RL fine-tuning shows its gain (or not) against these.
-PERFECT_PROS: tuple[str, ...] = ("rushdown_perfect", "zoner_perfect", "turtle_perfect")
+from envs.seeding import child_seeds  # noqa: E402
+from envs.win_record import WinRecord  # noqa: E402
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default); (0, 1) when ``trials == 0``."""
-    if trials < 0 or not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denom = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass
+@dataclass(frozen=True)
 class OpponentResult:
-    """One opponent's matches from the bot's point of view."""
+    """One opponent's matches from the bot's point of view: the opponent's name and a record."""
 
     opponent: str
-    wins: int
-    losses: int
-    draws: int
+    record: WinRecord
+
+    @property
+    def wins(self) -> int:
+        return self.record.wins
+
+    @property
+    def losses(self) -> int:
+        return self.record.losses
+
+    @property
+    def draws(self) -> int:
+        return self.record.draws
 
     @property
     def matches(self) -> int:
-        return self.wins + self.losses + self.draws
+        return self.record.matches
 
     @property
     def win_rate(self) -> float:
-        return self.wins / self.matches
+        return self.record.win_rate
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.wins, self.matches)
+        return self.record.interval
 
 
 @dataclass
@@ -93,20 +84,25 @@ class OnlineResult:
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
+    def record(self) -> WinRecord:
+        """The pooled record over every opponent."""
+        return sum((o.record for o in self.opponents), WinRecord())
+
+    @property
     def wins(self) -> int:
-        return sum(o.wins for o in self.opponents)
+        return self.record.wins
 
     @property
     def matches(self) -> int:
-        return sum(o.matches for o in self.opponents)
+        return self.record.matches
 
     @property
     def win_rate(self) -> float:
-        return self.wins / self.matches
+        return self.record.win_rate
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.wins, self.matches)
+        return self.record.interval
 
     def metrics(self) -> dict[str, float]:
         """Flat ``{name: value}`` for TensorBoard and results files (names without the ``online/`` prefix)."""
@@ -124,7 +120,7 @@ class OnlineResult:
 def evaluate_online(policy: Policy, opponents: Sequence[str | Policy] = REFERENCE_POOL, *,
                     matches_per_opponent: int = 100, seed: int = 0, params: GameParams | None = None,
                     reference_distribution: Sequence[float] | None = None,
-                    progress: bool = False) -> OnlineResult:
+                    observation_delay: int = 0, progress: bool = False) -> OnlineResult:
     """Play ``matches_per_opponent`` matches against each opponent (sides alternate) and pool them.
 
     Each opponent gets its own seed derived from ``seed`` (``SeedSequence``), so the same seed gives
@@ -134,15 +130,15 @@ def evaluate_online(policy: Policy, opponents: Sequence[str | Policy] = REFERENC
         raise ValueError(f"matches_per_opponent must be >= 1, got {matches_per_opponent}")
     if not opponents:
         raise ValueError("the opponent pool is empty")
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(opponents))]
+    seeds = child_seeds(seed, len(opponents))
     results: list[OpponentResult] = []
     counts = np.zeros(len(ACTION_NAMES), dtype=np.int64)
     for spec, opponent_seed in tqdm(list(zip(opponents, seeds, strict=True)), desc="online eval",
                                     unit="opponent", disable=not progress, leave=False):
         opponent = make_policy(spec, params)
-        played = play_matches(policy, opponent, matches_per_opponent, seed=opponent_seed, params=params)
-        results.append(OpponentResult(getattr(opponent, "name", str(spec)), played.count("win"),
-                                      played.count("loss"), played.count("draw")))
+        played = play_matches(policy, opponent, matches_per_opponent, seed=opponent_seed, params=params,
+                              observation_delay=observation_delay)
+        results.append(OpponentResult(getattr(opponent, "name", str(spec)), played.record))
         counts += played.action_counts[:, 0].sum(axis=0)
     distribution = pd.Series(counts / max(counts.sum(), 1), index=list(ACTION_NAMES), name="bot")
     reference = None

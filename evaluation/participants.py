@@ -14,14 +14,17 @@ config runs on a fresh checkout that has no trained bots yet.
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from agents.errors import CheckpointError
 from agents.onnx_policy import is_bundle_path
 from agents.policy import Policy
-from agents.registry import available_bots, make_policy
+from agents.registry import POOLS, available_bots, make_policy
 from envs.params import GameParams
 
 
@@ -52,6 +55,45 @@ def build_policy(spec: str, params: GameParams | None = None) -> Policy:
     return make_policy(spec, params)
 
 
+def recorded_manifest(participant: Participant) -> dict[str, Any] | None:
+    """The manifest a trained participant was saved with (checkpoint or bundle); None for scripted bots."""
+    if participant.kind == "scripted":
+        return None
+    if participant.kind == "onnx":
+        from agents.onnx_policy import bundle_paths, read_bundle_manifest
+
+        return read_bundle_manifest(bundle_paths(participant.spec)[0])
+    from agents.checkpoint import checkpoint_dir, read_manifest
+
+    return read_manifest(checkpoint_dir(participant.spec))
+
+
+def artifact_sha256(participant: Participant) -> str | None:
+    """The hash of what a participant plays with: its weights (checkpoint) or model file (bundle);
+    None for scripted bots and for a bot file that cannot be read (it forfeits its matches)."""
+    try:
+        manifest = recorded_manifest(participant)
+    except (CheckpointError, OSError):
+        return None
+    if manifest is None:
+        return None
+    if participant.kind == "onnx":
+        return json.dumps({k: v.get("sha256") for k, v in sorted((manifest.get("models") or {}).items())})
+    return (manifest.get("weights") or {}).get("sha256")
+
+
+def training_dataset(participant: Participant) -> dict[str, Any]:
+    """The dataset (path, hash, split) a trained participant learned from; {} for scripted bots (and
+    for a bot file that cannot be read)."""
+    try:
+        manifest = recorded_manifest(participant) or {}
+    except (CheckpointError, OSError):
+        return {}
+    if participant.kind == "onnx":
+        return dict((manifest.get("provenance") or {}).get("training_dataset") or {})
+    return dict(manifest.get("dataset") or {})
+
+
 def _kind(spec: str) -> str:
     if spec in available_bots():
         return "scripted"
@@ -74,7 +116,8 @@ def resolve_participants(entries: Sequence[str], globs: Sequence[str] = (), *,
                          ) -> tuple[list[Participant], list[str]]:
     """Turn config entries and glob patterns into participants; return ``(participants, notes)``.
 
-    ``entries`` are bot names, bot paths, or ``label=spec`` for a custom label. ``globs`` are
+    ``entries`` are bot names, pool names (``reference``: :data:`agents.registry.POOLS`), bot
+    paths, or ``label=spec`` for a custom label. ``globs`` are
     recursive patterns (``runs/**/best``) matched relative to ``base_dir`` (default: the current
     folder); each match is a checkpoint labelled by its path relative to ``runs_dir``. A pattern that
     matches nothing adds a note saying how to add trained bots. Names and files are only *resolved*
@@ -84,7 +127,8 @@ def resolve_participants(entries: Sequence[str], globs: Sequence[str] = (), *,
     participants: list[Participant] = []
     notes: list[str] = []
     problems: list[str] = []
-    for entry in entries:
+    expanded = [name for entry in entries for name in (POOLS.get(entry.strip()) or [entry])]
+    for entry in expanded:
         label, _, spec = entry.partition("=") if "=" in entry else ("", "", entry)
         spec = spec.strip()
         if spec in available_bots():

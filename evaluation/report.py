@@ -33,41 +33,58 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.spatial.distance import jensenshannon  # noqa: E402
 
+from agents.artifacts import atomic_write_text, save_figure  # noqa: E402
 from envs.actions import ACTION_NAMES  # noqa: E402
-from envs.atomic_files import atomic_write_text, save_figure  # noqa: E402
 from envs.params import GameParams  # noqa: E402
 from evaluation.offline import SCALAR_METRICS, evaluate_policy  # noqa: E402
-from evaluation.participants import Participant  # noqa: E402
+from evaluation.participants import Participant, training_dataset  # noqa: E402
+from evaluation.protocol import DatasetSpec, Split, test_split  # noqa: E402
 from evaluation.standings import markdown_table  # noqa: E402
 
 ONLINE_METRIC = "win_rate"
 
 
-def test_split(dataset_path: str | Path | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
-               split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(observations, labels, manifest)`` of the held-out test split: the same split train.py uses
-    (by match, same fractions and seed), so no bot is scored on matches it trained on."""
-    from datasets.generate import ensure_default_dataset
-    from datasets.load import split_by_match
-
-    dataset = ensure_default_dataset(dataset_path)
-    test = split_by_match(dataset, split_fractions, split_seed)["test"]
-    observations, labels = test.to_numpy()
-    return observations, labels, dataset.manifest
+def dataset_label(dataset: Mapping[str, Any]) -> str:
+    """A short name for a dataset in tables: its folder name and the start of its content hash."""
+    return f"{Path(dataset['path']).name}@{str(dataset.get('frames_sha256') or '?')[:8]}"
 
 
-def offline_table(participants: Sequence[Participant], observations: np.ndarray, labels: np.ndarray,
-                  params: GameParams | None = None) -> pd.DataFrame:
-    """The :data:`~evaluation.offline.SCALAR_METRICS` of every participant on ``(observations, labels)``.
+def offline_table(participants: Sequence[Participant], spec: DatasetSpec | None = None,
+                  params: GameParams | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The :data:`~evaluation.offline.SCALAR_METRICS` of every participant on *its own* test split.
+
+    A trained bot is scored on the test split of the dataset it was trained on (path, fractions and
+    seed as its checkpoint recorded them), so no bot is scored on matches it trained on and no bot
+    is scored on another dataset without saying so; ``spec`` with a path scores everyone on that
+    dataset's test split instead. Scripted bots use ``spec`` (default: the default dataset). The
+    table has a ``dataset`` column (folder@hash) and ``test_frames``; also returns, per dataset
+    label, the split's dataset record (for the pros' command mix of :func:`action_jsd`).
 
     Scripted bots see the logged rows as one batch, not as a timeline, so stateful bots (the pros'
     reaction delay) are scored as if every row were a fresh match: a reference point, not their best.
     """
-    rows = {}
+    splits: dict[tuple[Any, ...], Split] = {}
+    rows, datasets = {}, {}
     for participant in participants:
-        metrics, _ = evaluate_policy(participant.make(params), observations, labels)
-        rows[participant.label] = {name: metrics[name] for name in SCALAR_METRICS}
-    return pd.DataFrame.from_dict(rows, orient="index")[list(SCALAR_METRICS)]
+        recorded = training_dataset(participant)
+        if spec is not None and spec.path:
+            key = (spec.path, tuple(spec.split_fractions), spec.split_seed)
+        else:
+            key = (recorded.get("path"), tuple(recorded.get("split_fractions") or ()),
+                   recorded.get("split_seed"))
+        if key not in splits:
+            splits[key] = test_split(spec, recorded)
+        split = splits[key]
+        label = dataset_label(split.dataset)
+        datasets[label] = split.dataset
+        metrics, _ = evaluate_policy(participant.make(params), split.observations, split.labels)
+        rows[participant.label] = {**{name: metrics[name] for name in SCALAR_METRICS}, "dataset": label,
+                                   "test_frames": split.dataset["frames"],
+                                   "own_dataset": None if not participant.learned
+                                   else split.dataset["frames_sha256"] == recorded.get("frames_sha256")}
+    table = pd.DataFrame.from_dict(rows, orient="index")[[*SCALAR_METRICS, "dataset", "test_frames",
+                                                          "own_dataset"]]
+    return table, datasets
 
 
 def action_jsd(bot_counts: Mapping[str, np.ndarray], reference_counts: Sequence[float]) -> pd.Series:
@@ -171,14 +188,14 @@ def run_groups(participants: Sequence[Participant]) -> dict[str, list[str]]:
 
 def write_report(out_dir: str | Path, table: pd.DataFrame, correlations: pd.DataFrame, sentence: str,
                  group_correlations: Mapping[str, tuple[pd.DataFrame, str]] | None = None,
-                 tensorboard: bool = True) -> list[Path]:
+                 tensorboard: bool = True, fingerprint: dict[str, Any] | None = None) -> list[Path]:
     """report.json / report.csv / report.md / accuracy_vs_win_rate.png, and TensorBoard under
     ``out_dir/tensorboard`` (the figure, per-bot scalars, correlations, the Markdown as text)."""
     out = Path(out_dir)
     markdown = report_markdown(table, correlations, sentence, group_correlations)
     payload = {"bots": _records(table.reset_index(names="label")),
                "correlations": _records(correlations.reset_index()),
-               "sentence": sentence,
+               "sentence": sentence, "fingerprint": fingerprint,
                "runs": {run: {"correlations": _records(c.reset_index()), "sentence": s}
                         for run, (c, s) in (group_correlations or {}).items()}}
     paths = [atomic_write_text(out / "report.json", json.dumps(payload, indent=2) + "\n"),

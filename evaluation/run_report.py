@@ -1,9 +1,13 @@
-"""The end of every training run (BC or RL): score the best checkpoint, write and print the results.
+"""The evaluation protocol applied to one training run (BC or RL): what it logs, how it is scored.
 
 One implementation for all trainers, so a BC run's ``results.json`` and an RL run's have the same
 fields and the tournament, the notebook and the README tables read them the same way: offline
-metrics on the *test* split next to the win rate in *fresh* matches (other seeds than the ones the
-best checkpoint was selected on), with a Wilson interval.
+metrics on the *validation* split while training, and at the end on the *test* split next to the win
+rate in *fresh* matches (other seeds than the ones the best checkpoint was selected on), with a
+Wilson interval. Matches are played at the bot's observation delay (:func:`protocol.observation_delay`).
+
+:class:`RunEvaluator` is handed to the run tracker (:class:`agents.tracker.RunTracker`), which calls
+it (SB3-callback style) and owns the checkpoints; the tracker never imports this layer.
 """
 
 from __future__ import annotations
@@ -16,20 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
+from agents.artifacts import atomic_write_text
 from agents.policy import Policy
-from envs.atomic_files import atomic_write_text
+from evaluation import protocol as eval_protocol
 from evaluation.offline import confusion_figure, evaluate_policy
 from evaluation.online import action_distribution_figure, evaluate_online
-
-# the metric that breaks ties of the best metric (e.g. equal win rates early in training)
-TIE_BREAK = "offline/balanced_accuracy"
-
-
-def is_better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
-    """``(best metric, tie break)`` pairs: is the candidate checkpoint the new best?"""
-    return best is None or candidate > best
+from evaluation.protocol import EvalProtocol, Split
 
 
 def scalars(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
@@ -37,47 +36,68 @@ def scalars(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
 
 
-def log_evaluation(writer: Any, step: int, policy: Policy, x_val: np.ndarray, y_val: np.ndarray,
-                   opponents: Sequence[str] | None, *, matches_per_opponent: int, seed: int,
-                   reference_distribution: Sequence[float] | None,
-                   progress: bool = False) -> dict[str, float]:
-    """Score ``policy`` during training and log it to TensorBoard at ``step``; return the tags.
+class RunEvaluator:
+    """Scores one run's policies under ``protocol`` on its ``splits`` (validation while training,
+    test at the end); ``reference_distribution`` is the training split's command counts."""
 
-    Offline metrics on the validation split (``offline/*`` and the confusion matrix) always; online
-    metrics (``online/*`` and the commands-pressed figure) when ``opponents`` is given. BC calls
-    this per epoch, RL per evaluation interval: the same tags, so their curves share charts.
-    """
-    from agents.bc import torch_threads
+    def __init__(self, protocol: EvalProtocol, splits: dict[str, Split], *,
+                 reference_distribution: Sequence[float] | None, progress: bool = False) -> None:
+        self.protocol = protocol
+        self.splits = splits
+        self.reference_distribution = reference_distribution
+        self.progress = progress
+        self.opponents = eval_protocol.opponents(protocol)
+        self.dataset = splits["test"].dataset
+        self.observation_delay = eval_protocol.observation_delay(protocol, self.dataset)
+        self.record = eval_protocol.record(protocol, {k: v for k, v in self.dataset.items()
+                                                      if k not in ("split", "matches", "frames")})
 
-    offline, matrix = evaluate_policy(policy, x_val, y_val)
-    logged = scalars("offline", offline)
-    writer.add_figure("offline/confusion_matrix", confusion_figure(matrix), step)
-    if opponents is not None:
-        with torch_threads(1):
-            online = evaluate_online(policy, list(opponents), matches_per_opponent=matches_per_opponent,
-                                     seed=seed, reference_distribution=reference_distribution,
-                                     progress=progress)
-        logged.update(scalars("online", online.metrics()))
-        writer.add_figure("online/action_distribution", action_distribution_figure(online), step)
-    for tag, value in logged.items():
-        writer.add_scalar(tag, value, step)
-    return logged
+    def _online(self, policy: Policy, matches: int, seed: int) -> Any:
+        from agents.bc import torch_threads
 
+        with torch_threads(1):  # batch-of-matches forward passes: threads cost more than they give
+            return evaluate_online(policy, self.opponents, matches_per_opponent=matches, seed=seed,
+                                   reference_distribution=self.reference_distribution,
+                                   observation_delay=self.observation_delay, progress=self.progress)
 
-def score_final(policy: Policy, x_test: np.ndarray, y_test: np.ndarray, opponents: Sequence[str], *,
-                matches_per_opponent: int, seed: int, reference_distribution: Sequence[float] | None,
-                progress: bool = False) -> dict[str, Any]:
-    """Test-split metrics and fresh-match results of ``policy``: the results sections of a run."""
-    from agents.bc import torch_threads
+    def evaluate(self, writer: Any, step: int, policy: Policy, *, play: bool = True) -> dict[str, float]:
+        """Score ``policy`` during training and log it to TensorBoard at ``step``; return the tags.
 
-    test, _ = evaluate_policy(policy, x_test, y_test)
-    with torch_threads(1):  # batch-of-matches forward passes: threads cost more than they give
-        online = evaluate_online(policy, list(opponents), matches_per_opponent=matches_per_opponent,
-                                 seed=seed, reference_distribution=reference_distribution,
-                                 progress=progress)
-    return {"test": test, "online": online.metrics(),
-            "online_per_opponent": {o.opponent: {"wins": o.wins, "losses": o.losses, "draws": o.draws,
-                                                 "ci": list(o.interval)} for o in online.opponents}}
+        Offline metrics on the validation split (``offline/*`` and the confusion matrix) always; online
+        metrics (``online/*`` and the commands-pressed figure) when ``play``. BC calls this per epoch,
+        RL per evaluation interval: the same tags, so their curves share charts.
+        """
+        val = self.splits["val"]
+        offline, matrix = evaluate_policy(policy, val.observations, val.labels)
+        logged = scalars("offline", offline)
+        writer.add_figure("offline/confusion_matrix", confusion_figure(matrix), step)
+        if play:
+            online = self._online(policy, self.protocol.matches_per_opponent, self.protocol.seed)
+            logged.update(scalars("online", online.metrics()))
+            writer.add_figure("online/action_distribution", action_distribution_figure(online), step)
+        for tag, value in logged.items():
+            writer.add_scalar(tag, value, step)
+        return logged
+
+    def selection_key(self, logged: dict[str, float]) -> tuple[float, float] | None:
+        return eval_protocol.selection_key(logged, self.protocol.best_metric)
+
+    def is_better(self, candidate: tuple[float, float] | None, best: tuple[float, float] | None) -> bool:
+        return eval_protocol.is_better(candidate, best)
+
+    def final(self, policy: Policy) -> dict[str, Any]:
+        """Test-split metrics and fresh-match results of ``policy``: the results sections of a run."""
+        test = self.splits["test"]
+        offline, _ = evaluate_policy(policy, test.observations, test.labels)
+        online = self._online(policy, self.protocol.final_matches_per_opponent, self.protocol.final_seed)
+        return {"test": offline, "online": online.metrics(),
+                "online_per_opponent": {o.opponent: {"wins": o.wins, "losses": o.losses, "draws": o.draws,
+                                                     "ci": list(o.interval)} for o in online.opponents},
+                "protocol": self.record}
+
+    def report(self, run_dir: Path, name: str, results: dict[str, Any], *, step_name: str) -> None:
+        write_results(run_dir, results)
+        Console().print(final_table(name, results, step_name=step_name))
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
@@ -93,6 +113,17 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> None:
     atomic_write_text(run_dir / "results.csv", buffer.getvalue())
 
 
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    """``results.json`` of a finished run, or None when the run has not finished."""
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
 def final_table(run_name: str, results: dict[str, Any], *, step_name: str = "epoch") -> Table:
     test, online = results["test"], results["online"]
     table = Table(title=f"{run_name}: best checkpoint ({step_name} {results['best_epoch']}), test split "
@@ -104,3 +135,10 @@ def final_table(run_name: str, results: dict[str, Any], *, step_name: str = "epo
                   f"{online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, "
                   f"{online['win_rate_ci_high']:.3f}]")
     return table
+
+
+def class_counts_of(splits: dict[str, Split]) -> np.ndarray:
+    """The training split's command counts (the reference the bots' command mix is compared to)."""
+    from agents.rebalance import class_counts
+
+    return class_counts(splits["train"].labels)

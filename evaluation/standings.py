@@ -1,7 +1,8 @@
 """The tournament's tables: per pairing, per participant, as console tables, files and a heatmap.
 
-Win rates count draws as not won (as everywhere in FightLab: :mod:`evaluation.online`), with 95%
-Wilson intervals; ``score`` counts draws as half (what the ratings are fitted on). Files are
+Every count is a :class:`envs.win_record.WinRecord`: win rates count draws as not won (as everywhere
+in FightLab), with 95% Wilson intervals; ``score`` counts draws as half (what the ratings are fitted
+on); a bot with no matches against a group has a NaN win rate there (no evidence), not 0. Files are
 written atomically: ``results.json`` (everything), ``pairings.csv``, ``standings.csv``,
 ``results.md`` (paste into a paper or an issue) and ``win_rates.png`` (row bot's win rate against
 column bot, bots in rating order).
@@ -25,9 +26,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from agents.artifacts import atomic_write_text, save_figure  # noqa: E402
 from envs.actions import ACTION_NAMES  # noqa: E402
-from envs.atomic_files import atomic_write_text, save_figure  # noqa: E402
-from evaluation.online import wilson_interval  # noqa: E402
+from envs.win_record import WinRecord  # noqa: E402
 from evaluation.ratings import Ratings  # noqa: E402
 from evaluation.tournament import TournamentResults  # noqa: E402
 
@@ -36,16 +37,32 @@ def pairing_table(results: TournamentResults) -> pd.DataFrame:
     """One row per pairing: a, b, matches, a_wins, b_wins, draws, a_win_rate (+ Wilson CI), forfeits."""
     rows = []
     for (a, b), group in results.matches.groupby(["a", "b"], sort=True):
-        wins = int((group["result"] == "win").sum())
-        losses = int((group["result"] == "loss").sum())
-        draws = int((group["result"] == "draw").sum())
-        low, high = wilson_interval(wins, len(group))
-        rows.append({"a": a, "b": b, "matches": len(group), "a_wins": wins, "b_wins": losses,
-                     "draws": draws, "a_win_rate": wins / len(group), "a_win_rate_ci_low": low,
+        record = WinRecord.from_results(group["result"])
+        low, high = record.interval
+        rows.append({"a": a, "b": b, "matches": record.matches, "a_wins": record.wins,
+                     "b_wins": record.losses, "draws": record.draws, "a_win_rate": record.win_rate,
+                     "a_win_rate_ci_low": low,
                      "a_win_rate_ci_high": high, "forfeits": int((group["forfeit_by"] != "").sum())})
     columns = ["a", "b", "matches", "a_wins", "b_wins", "draws", "a_win_rate", "a_win_rate_ci_low",
                "a_win_rate_ci_high", "forfeits"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def pairing_record(row: Any) -> WinRecord:
+    """A pairing row's record from ``a``'s side (``.flipped()`` for ``b``'s)."""
+    return WinRecord(row.a_wins, row.draws, row.b_wins)
+
+
+def participant_record(pairings: pd.DataFrame, label: str,
+                       opponents: Sequence[str] | None = None) -> WinRecord:
+    """``label``'s record over its pairings (against ``opponents`` only, when given)."""
+    record = WinRecord()
+    for row in pairings.itertuples(index=False):
+        if row.a == label and (opponents is None or row.b in opponents):
+            record += pairing_record(row)
+        elif row.b == label and (opponents is None or row.a in opponents):
+            record += pairing_record(row).flipped()
+    return record
 
 
 def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings: Ratings,
@@ -59,19 +76,14 @@ def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings:
     rows = []
     kinds = {p.label: p.kind for p in results.participants}
     for label in results.labels:
-        as_a = pairings[pairings["a"] == label]
-        as_b = pairings[pairings["b"] == label]
-        wins = int(as_a["a_wins"].sum() + as_b["b_wins"].sum())
-        losses = int(as_a["b_wins"].sum() + as_b["a_wins"].sum())
-        draws = int(as_a["draws"].sum() + as_b["draws"].sum())
-        matches = wins + losses + draws
-        low, high = wilson_interval(wins, matches)
+        record = participant_record(pairings, label)
+        low, high = record.interval
         forfeits = int((results.matches["forfeit_by"].isin([label, "both"])
                         & ((results.matches["a"] == label) | (results.matches["b"] == label))).sum())
-        rows.append({"label": label, "kind": kinds[label], "matches": matches, "wins": wins,
-                     "losses": losses, "draws": draws, "win_rate": wins / max(matches, 1),
-                     "win_rate_ci_low": low, "win_rate_ci_high": high,
-                     "score": (wins + draws / 2) / max(matches, 1), "forfeits": forfeits})
+        rows.append({"label": label, "kind": kinds[label], "matches": record.matches,
+                     "wins": record.wins, "losses": record.losses, "draws": record.draws,
+                     "win_rate": record.win_rate, "win_rate_ci_low": low, "win_rate_ci_high": high,
+                     "score": record.score, "forfeits": forfeits})
     table = pd.DataFrame(rows).set_index("label").join(ratings.table())
     for name, members in (groups or {}).items():  # (tournament.py checked the names before playing)
         table[f"vs_{name}"] = [group_win_rate(pairings, label, members) for label in table.index]
@@ -80,20 +92,16 @@ def standings_table(results: TournamentResults, pairings: pd.DataFrame, ratings:
 
 def group_win_rate(pairings: pd.DataFrame, label: str, members: Sequence[str]) -> float:
     """``label``'s share of matches won against ``members`` (other than itself); NaN if none played."""
-    others = [m for m in members if m != label]
-    as_a = pairings[(pairings["a"] == label) & pairings["b"].isin(others)]
-    as_b = pairings[(pairings["b"] == label) & pairings["a"].isin(others)]
-    matches = int(as_a["matches"].sum() + as_b["matches"].sum())
-    wins = int(as_a["a_wins"].sum() + as_b["b_wins"].sum())
-    return wins / matches if matches else float("nan")
+    return participant_record(pairings, label, [m for m in members if m != label]).win_rate
 
 
 def win_rate_matrix(order: Sequence[str], pairings: pd.DataFrame) -> pd.DataFrame:
     """``W.loc[i, j]`` = i's win rate against j (NaN on the diagonal)."""
     matrix = pd.DataFrame(np.nan, index=list(order), columns=list(order))
     for row in pairings.itertuples(index=False):
-        matrix.loc[row.a, row.b] = row.a_wins / row.matches
-        matrix.loc[row.b, row.a] = row.b_wins / row.matches
+        record = pairing_record(row)
+        matrix.loc[row.a, row.b] = record.win_rate
+        matrix.loc[row.b, row.a] = record.flipped().win_rate
     return matrix
 
 
@@ -182,8 +190,11 @@ def standings_markdown(standings: pd.DataFrame, pairings: pd.DataFrame, title: s
 
 def write_standings(out_dir: str | Path, results: TournamentResults, pairings: pd.DataFrame,
                     standings: pd.DataFrame, ratings: Ratings, title: str,
-                    notes: Sequence[str] = ()) -> list[Path]:
-    """Write results.json, pairings.csv, standings.csv, results.md and win_rates.png; return the paths."""
+                    notes: Sequence[str] = (), fingerprint: dict[str, Any] | None = None) -> list[Path]:
+    """Write results.json, pairings.csv, standings.csv, results.md and win_rates.png; return the paths.
+
+    ``fingerprint`` (what the tables were made from) goes into results.json, so a rerun can tell
+    whether they are up to date."""
     out = Path(out_dir)
     forfeits = results.forfeits
     payload = {
@@ -198,6 +209,7 @@ def write_standings(out_dir: str | Path, results: TournamentResults, pairings: p
         "forfeits": json.loads(forfeits[["a", "b", "match", "forfeit_by", "forfeit_reason"]]
                                .to_json(orient="records")),
         "notes": list(notes),
+        "fingerprint": fingerprint,
     }
     paths = [atomic_write_text(out / "results.json", json.dumps(payload, indent=2) + "\n"),
              atomic_write_text(out / "pairings.csv", pairings.to_csv(index=False)),

@@ -6,10 +6,10 @@ How a tournament is laid out, and why:
   not matter) plays ``matches_per_pairing`` matches, cut into *blocks* of up to ``block_matches``
   consecutive matches. Match ``m`` of a pairing puts the first label on side ``m % 2``, so with an
   even M each bot plays each side equally often.
-* **Seeds.** A block's seed is a stable hash (sha256) of the tournament seed, the two labels and the
-  block index. Adding or removing a participant therefore changes no other pairing's matches, and a
-  block plays the same matches whichever wave, process or Ray worker it runs in. Within a block the
-  seeds are spawned exactly as :func:`evaluation.match_runner.play_matches` spawns them, so a block
+* **Seeds.** A block's seed is derived (:func:`envs.seeding.derived_seed`) from the tournament seed,
+  the two labels and the block index. Adding or removing a participant therefore changes no other
+  pairing's matches, and a block plays the same matches whichever wave, process or Ray worker it runs
+  in. Within a block the seeds are those of :func:`envs.match_runner.play_matches`' first wave, so a block
   is the same matches as ``play_matches(a, b, n, seed=block.seed, first_match_id=block.first_match)``
   (a test holds this parity).
 * **Waves.** Blocks of many pairings are played *concurrently* in one batched engine (up to
@@ -45,12 +45,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from agents.artifacts import atomic_write_text
+from agents.rl.ray_runtime import init_ray
 from envs.actions import NUM_ACTIONS
 from envs.engine import DRAW, DuelEngine
+from envs.match_runner import wave_seeds
 from envs.params import GameParams
+from envs.seeding import derived_seed
 from evaluation.guard import GuardedPolicy
-from evaluation.participants import Participant
-from evaluation.ray_runtime import init_ray
+from evaluation.participants import Participant, artifact_sha256
+from evaluation.protocol import code_version
 
 LOG_NAME = "matches.jsonl"
 LOG_FORMAT = "fightlab-tournament-log"
@@ -79,10 +83,9 @@ class Block:
 
 
 def block_seed(seed: int, a: str, b: str, index: int) -> int:
-    """A 63-bit seed from the tournament seed, both labels and the block index (stable across runs,
-    Python versions and participant lists: no ``hash()``, no position in a list)."""
-    digest = hashlib.sha256(f"fightlab-tournament\0{seed}\0{a}\0{b}\0{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    """The block's seed, from the tournament seed, both labels and the block index (stable across runs,
+    processes and participant lists: :mod:`envs.seeding`, no ``hash()``, no position in a list)."""
+    return derived_seed(seed, "tournament", a, b, index)
 
 
 def schedule(labels: Sequence[str], matches_per_pairing: int, seed: int,
@@ -127,7 +130,7 @@ class _Controller:
 
 def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], *,
               params: GameParams | None = None, time_budget_s: float | None = None,
-              on_block: Callable[[dict[str, Any]], None] | None = None,
+              observation_delay: int = 0, on_block: Callable[[dict[str, Any]], None] | None = None,
               on_matches_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Play every match of ``blocks`` concurrently in one engine; return one record per block.
 
@@ -137,7 +140,7 @@ def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], 
     """
     params = params if params is not None else GameParams()
     total = sum(b.num_matches for b in blocks)
-    engine = DuelEngine(total, params)
+    engine = DuelEngine(total, params, observation_delay)
     a_side = np.empty(total, dtype=np.int64)
     controllers: list[_Controller] = []
     shared: dict[str, tuple[GuardedPolicy, list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {}
@@ -149,8 +152,7 @@ def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], 
         block_rows.append(rows)
         a_side[rows] = (block.first_match + np.arange(block.num_matches)) % 2
         # exactly play_matches' seeding for a single wave of this block
-        wave_seed = np.random.SeedSequence(block.seed).spawn(1)[0]
-        jitter_seed, seed_a, seed_b = (int(s.generate_state(1)[0]) for s in wave_seed.spawn(3))
+        jitter_seed, seed_a, seed_b = wave_seeds(block.seed, 0)
         engine.reset(rows, rng=np.random.default_rng(jitter_seed))
         for player, label, sides, policy_seed in ((0, block.a, a_side[rows], seed_a),
                                                   (1, block.b, 1 - a_side[rows], seed_b)):
@@ -256,19 +258,27 @@ def _block_record(block: Block, rows: np.ndarray, engine: DuelEngine, a_side: np
 
 
 def play_wave_records(blocks: Sequence[Block], participants: Mapping[str, Participant],
-                      params: GameParams | None, time_budget_s: float | None) -> list[dict[str, Any]]:
+                      params: GameParams | None, time_budget_s: float | None,
+                      observation_delay: int = 0) -> list[dict[str, Any]]:
     """:func:`play_wave` without a callback: what a Ray task runs (arguments are plain data)."""
-    return play_wave(blocks, participants, params=params, time_budget_s=time_budget_s)
+    return play_wave(blocks, participants, params=params, time_budget_s=time_budget_s,
+                     observation_delay=observation_delay)
 
 
 # ---- the match log --------------------------------------------------------------------------------
 def fingerprint(participants: Sequence[Participant], *, seed: int, matches_per_pairing: int,
-                block_matches: int, params: GameParams) -> dict[str, Any]:
-    """Everything that decides which matches a block holds (what a resumed run must agree with)."""
+                block_matches: int, params: GameParams, observation_delay: int = 0,
+                protocol: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that decides which matches a block holds (what a resumed run must agree with):
+    settings, game rules, observation delay, each participant's spec *and* the hash of its weights
+    (a bot retrained under the same path is another bot), the evaluation protocol and the code."""
     params_json = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
     return {"seed": seed, "matches_per_pairing": matches_per_pairing, "block_matches": block_matches,
             "game_params_sha256": hashlib.sha256(params_json.encode()).hexdigest(),
-            "participants": {p.label: p.spec for p in participants}}
+            "observation_delay": observation_delay,
+            "participants": {p.label: p.spec for p in participants},
+            "participant_sha256": {p.label: artifact_sha256(p) for p in participants},
+            "protocol": protocol, "code": (code_version() or {}).get("commit")}
 
 
 class MatchLog:
@@ -278,14 +288,8 @@ class MatchLog:
         self.path = path
 
     def create(self, header: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps({"type": "header", "format": LOG_FORMAT, "version": LOG_VERSION,
-                                     **header}) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps({"type": "header", "format": LOG_FORMAT,
+                                                 "version": LOG_VERSION, **header}) + "\n")
 
     def read(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """``(header, {block key: record})``; a torn last line (a crash mid-write) is cut off the file."""
@@ -322,18 +326,20 @@ class MatchLog:
 
 def _check_resumable(log_path: Path, header: dict[str, Any], expected: dict[str, Any]) -> None:
     found = header.get("fingerprint", {})
-    differ = [k for k in ("seed", "matches_per_pairing", "block_matches", "game_params_sha256")
-              if found.get(k) != expected[k]]
+    differ = [k for k in ("seed", "matches_per_pairing", "block_matches", "game_params_sha256",
+                          "observation_delay", "code") if found.get(k) != expected[k]]
     if differ:
         details = ", ".join(f"{k}: {found.get(k)!r} there, {expected[k]!r} now" for k in differ)
         raise TournamentLogError(f"{log_path} was written with other settings ({details}); resume with "
                                  "the same settings, or start over with tournament.overwrite=true")
-    old = found.get("participants", {})
+    old, old_sha = found.get("participants", {}), found.get("participant_sha256", {})
     changed = [label for label, spec in expected["participants"].items()
-               if label in old and old[label] != spec]
+               if label in old and (old[label] != spec
+                                    or old_sha.get(label) != expected["participant_sha256"][label])]
     if changed:
         raise TournamentLogError(f"{log_path}: participants {changed} now point to other bots than when the "
-                                 "log was written; give them new labels or use tournament.overwrite=true")
+                                 "log was written (another path or other weights); give them new labels or "
+                                 "use tournament.overwrite=true")
 
 
 # ---- results --------------------------------------------------------------------------------------
@@ -353,6 +359,7 @@ class TournamentResults:
     seed: int
     matches_per_pairing: int
     notes: list[str] = field(default_factory=list)
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # the log header's (:func:`fingerprint`)
     played_now: int = 0  # matches played by this run (0 when everything came from the log)
 
     @property
@@ -389,13 +396,16 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
                    overwrite: bool = False, backend: str = "local", wave_matches: int = 4096,
                    block_matches: int = 96, time_budget_s: float | None = 1.0,
                    params: GameParams | None = None, ray_address: str | None = None,
-                   ray_num_cpus: int = 2, progress: bool = True) -> TournamentResults:
+                   ray_num_cpus: int = 2, progress: bool = True, observation_delay: int = 0,
+                   protocol: dict[str, Any] | None = None) -> TournamentResults:
     """Play (or finish) the round robin of ``participants`` and return every match.
 
     The log lives at ``out_dir/matches.jsonl``. Without ``resume`` an existing log is an error
     (nothing already played is lost) unless ``overwrite``; with ``resume`` finished blocks are read
-    back and only the rest is played. Participants must already be checked
-    (:func:`evaluation.participants.check_participants`).
+    back and only the rest is played; ``resume`` *and* ``overwrite`` resume a log of the same
+    tournament (same :func:`fingerprint`) and start over otherwise.
+    ``protocol`` (the evaluation protocol's record) is written into the log header. Participants
+    must already be checked (:func:`evaluation.participants.check_participants`).
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -405,12 +415,19 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
     by_label = {p.label: p for p in participants}
     blocks = schedule(list(by_label), matches_per_pairing, seed, block_matches)
     expected = fingerprint(participants, seed=seed, matches_per_pairing=matches_per_pairing,
-                           block_matches=block_matches, params=params)
+                           block_matches=block_matches, params=params,
+                           observation_delay=observation_delay, protocol=protocol)
     log = MatchLog(Path(out_dir) / LOG_NAME)
     done: dict[str, dict[str, Any]] = {}
     if log.path.exists() and resume:
-        header, done = log.read()
-        _check_resumable(log.path, header, expected)
+        try:
+            header, done = log.read()
+            _check_resumable(log.path, header, expected)
+        except TournamentLogError:
+            if not overwrite:
+                raise
+            log.create({"fingerprint": expected})  # another tournament: start over, as asked
+            done = {}
     elif log.path.exists() and not overwrite:
         raise FileExistsError(f"{log.path} already holds a tournament: resume it with "
                               "tournament.resume=true, or start over with tournament.overwrite=true")
@@ -430,11 +447,11 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
     with bar:
         if backend == "local":
             for wave in waves(todo, wave_matches):
-                play_wave(wave, by_label, params=params, time_budget_s=time_budget_s, on_block=finished,
-                          on_matches_done=bar.update)
+                play_wave(wave, by_label, params=params, time_budget_s=time_budget_s,
+                          observation_delay=observation_delay, on_block=finished, on_matches_done=bar.update)
         else:
             for records in _ray_waves(waves(todo, wave_matches), by_label, params, time_budget_s,
-                                      ray_address, ray_num_cpus):
+                                      ray_address, ray_num_cpus, observation_delay):
                 for record in records:
                     finished(record)
     keys = {b.key for b in blocks}
@@ -442,12 +459,13 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
     results = TournamentResults.from_records(participants, records, seed=seed,
                                              matches_per_pairing=matches_per_pairing)
     results.played_now = sum(len(r["matches"]) for r in fresh)
+    results.fingerprint = expected
     return results
 
 
 def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Participant],
                params: GameParams, time_budget_s: float | None, address: str | None,
-               num_cpus: int) -> Iterator[list[dict[str, Any]]]:
+               num_cpus: int, observation_delay: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Each wave as a Ray task; yields each task's block records as soon as it finishes."""
     if not wave_list:
         return
@@ -456,7 +474,8 @@ def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Particip
     started_here = init_ray(address, num_cpus)
     try:
         task = ray.remote(num_cpus=1)(play_wave_records)
-        pending = [task.remote(wave, dict(participants), params, time_budget_s) for wave in wave_list]
+        pending = [task.remote(wave, dict(participants), params, time_budget_s, observation_delay)
+                   for wave in wave_list]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             yield ray.get(ready[0])

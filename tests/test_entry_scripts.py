@@ -26,4 +26,4 @@ def test_demo_rejects_unknown_bot_and_unknown_key(tmp_path):
     assert out.returncode != 0
     assert "p1=pro: unknown bot 'pro'; available bots: footsies, idle, random" in out.stderr
     out = run("demo.py", "matchez=3", cwd=tmp_path)
-    assert out.returncode != 0 and "Key 'matchez' not in 'DemoConfig'" in out.stderr
+    assert out.returncode != 0 and "unknown key 'matchez'; did you mean 'matches'?" in out.stderr

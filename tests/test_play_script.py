@@ -1,6 +1,6 @@
 """``python play.py`` driven headless by scripted key events: a match, a rating, a recording, a screenshot.
 
-The scripts post real pygame ``KEYDOWN`` / ``KEYUP`` events (``envs.keyboard.ScriptedInput``), so
+The scripts post real pygame ``KEYDOWN`` / ``KEYUP`` events (``agents.keyboard.ScriptedInput``), so
 the same event handling runs as for a person at the keyboard. Screenshots land in tests/artifacts/
 (gitignored) for a human to look at.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.keyboard import ScriptedInput
 from datasets.load import load_dataset
 from datasets.validation import validate_frames, validate_matches
-from envs.keyboard import ScriptedInput
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"

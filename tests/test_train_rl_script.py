@@ -44,7 +44,7 @@ def bc_start(tmp_path_factory, tiny_dataset):
 @pytest.fixture(scope="module")
 def rllib_run(tmp_path_factory, tiny_dataset, bc_start):
     cwd = tmp_path_factory.mktemp("rllib")
-    out = run(*RLLIB, *EVAL, f"agent.init_from={bc_start}", f"dataset.path={tiny_dataset}", cwd=cwd)
+    out = run(*RLLIB, *EVAL, f"agent.init_from={bc_start}", f"eval.dataset.path={tiny_dataset}", cwd=cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     return cwd, cwd / "runs" / "rl" / "ppo_focal_seed0", out
 
@@ -86,7 +86,7 @@ def test_rllib_ppo_fine_tunes_a_bc_checkpoint(rllib_run, bc_start):
 def test_rllib_ppo_resumes_from_its_rllib_checkpoint(rllib_run, tiny_dataset, bc_start):
     cwd, run_dir, _ = rllib_run
     out = run(*RLLIB[:1], "agent.iterations=3", *RLLIB[2:], *EVAL, f"agent.init_from={bc_start}",
-              f"dataset.path={tiny_dataset}", "train.resume=true", cwd=cwd)
+              f"eval.dataset.path={tiny_dataset}", "train.resume=true", cwd=cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "after iteration 2" in out.stderr
     manifest = json.loads((run_dir / "last" / "manifest.json").read_text())
@@ -94,16 +94,16 @@ def test_rllib_ppo_resumes_from_its_rllib_checkpoint(rllib_run, tiny_dataset, bc
 
 
 def test_sb3_ppo_fine_tunes_a_bc_checkpoint(tmp_path, tiny_dataset, bc_start):
-    out = run(*SB3, *EVAL, f"agent.init_from={bc_start}", f"dataset.path={tiny_dataset}", cwd=tmp_path)
+    out = run(*SB3, *EVAL, f"agent.init_from={bc_start}", f"eval.dataset.path={tiny_dataset}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     check_run(tmp_path / "runs" / "rl" / "sb3_ppo_focal_seed0", "sb3_ppo")
 
 
 def test_bad_rl_inputs_fail_with_a_message(tmp_path, tiny_dataset, bc_start):
-    out = run(*SB3, *EVAL, f"agent.init_from={tmp_path / 'nope'}", f"dataset.path={tiny_dataset}",
+    out = run(*SB3, *EVAL, f"agent.init_from={tmp_path / 'nope'}", f"eval.dataset.path={tiny_dataset}",
               cwd=tmp_path)
     assert out.returncode == 1 and "nope" in out.stderr and "does not exist" in out.stderr
-    out = run(*SB3, *EVAL, "agent.opponents=[self]", f"dataset.path={tiny_dataset}", cwd=tmp_path)
+    out = run(*SB3, *EVAL, "agent.opponents=[self]", f"eval.dataset.path={tiny_dataset}", cwd=tmp_path)
     assert out.returncode == 1 and "use agent=ppo" in out.stderr
     out = run(*RLLIB, *EVAL, "agent.opponents=[rushdwn]", cwd=tmp_path)
     assert out.returncode == 1 and "unknown bot 'rushdwn'" in out.stderr

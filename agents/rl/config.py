@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evaluation.online import PERFECT_PROS, REFERENCE_POOL
+from agents.registry import PERFECT_PROS, REFERENCE_POOL
 
 # Fine-tuning fights the reference pool and the perfect-skill pros: the reference pool alone is
 # nearly solved by a rebalanced BC bot, so the hard opponents are where there is something to learn.

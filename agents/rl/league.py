@@ -11,8 +11,10 @@ RLlib's self-play examples (in a light form), every episode draws its opponent:
   (the reference pros, scripted bots, a BC bot), or ``"self"``: the live learner on both sides,
   which the multi-agent env plays through RLlib (both fighters map to the learning module).
   Entries are weighted as in AlphaStar's prioritized fictitious self-play (PFSP, "hard" weighting):
-  ``(1 - p) ** pfsp_power``, ``p`` the learner's smoothed win rate against that entry in the
-  episodes this pool has seen, so opponents it already beats stop eating the sample budget.
+  ``(1 - p) ** pfsp_power``, ``p`` the learner's win rate against that entry in the episodes this
+  pool has seen (a :class:`~envs.win_record.WinRecord` per entry) plus :data:`PFSP_PRIOR`, one
+  pseudo-win and one pseudo-loss, so an opponent never met counts as p = 0.5 rather than having no
+  weight at all; opponents the learner already beats stop eating the sample budget.
   ``pfsp_power=0`` samples uniformly.
 
 Snapshots are ordinary checkpoints (safetensors + manifest), so the pool reads them with the same
@@ -31,8 +33,12 @@ import numpy as np
 from agents.policy import Policy
 from agents.registry import make_policy
 from envs.params import GameParams
+from envs.pool_env import SELF  # pool entry: the live learner plays the other side too (self-play)
+from envs.win_record import WinRecord
 
-SELF = "self"  # pool entry: the live learner plays the other side too (self-play)
+# PFSP's prior (Laplace smoothing): pseudo-results added to every entry's record before weighting,
+# so an opponent never met weighs as a 50% one and a few early results do not zero a weight
+PFSP_PRIOR = WinRecord(wins=1, losses=1)
 
 
 class OpponentPool:
@@ -63,24 +69,25 @@ class OpponentPool:
         self.league_size = int(league_size)
         self.snapshots: list[str] = []
         self.pfsp_power = float(pfsp_power)
-        self.record_of: dict[str, list[int]] = {spec: [0, 0] for spec in self.opponents}  # wins, games
+        self.record_of: dict[str, WinRecord] = {spec: WinRecord() for spec in self.opponents}
 
     def record(self, spec: str, result: str) -> None:
         """The learner's result ("win", "loss", "draw") in an episode against ``spec``."""
         if spec in self.record_of:
-            self.record_of[spec][0] += result == "win"
-            self.record_of[spec][1] += 1
+            self.record_of[spec] += WinRecord.of(result)
 
     def weights(self) -> np.ndarray:
-        """Sampling probabilities of ``opponents`` (PFSP with Laplace-smoothed win rates)."""
-        wins, games = np.array([self.record_of[spec] for spec in self.opponents], dtype=np.float64).T
-        weights = (1.0 - (wins + 1.0) / (games + 2.0)) ** self.pfsp_power
+        """Sampling probabilities of ``opponents`` (PFSP on win rates smoothed by :data:`PFSP_PRIOR`)."""
+        smoothed = np.array([(self.record_of[spec] + PFSP_PRIOR).win_rate for spec in self.opponents])
+        weights = (1.0 - smoothed) ** self.pfsp_power
         return weights / weights.sum()
 
     def refresh(self) -> list[str]:
         """Re-read ``league_dir``: the newest ``league_size`` complete snapshots (sorted by name)."""
         if self.league_dir is not None and self.league_dir.is_dir():
-            found = sorted(p for p in self.league_dir.iterdir() if (p / "manifest.json").is_file())
+            # hidden names are checkpoints still being written (agents.artifacts.write_folder)
+            found = sorted(p for p in self.league_dir.iterdir()
+                           if not p.name.startswith(".") and (p / "manifest.json").is_file())
             self.snapshots = [str(p) for p in found[-self.league_size:]]
             for stale in [s for s in self._bots if s.startswith(str(self.league_dir))
                           and s not in self.snapshots]:

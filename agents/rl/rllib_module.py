@@ -181,11 +181,13 @@ def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MOD
     """The one place a ``PPOConfig`` for this project is assembled (``train.py agent=ppo``, tests, bench).
 
     The env is :class:`FightingMultiAgentEnv`; ``env_config`` may hold game options and an opponent
-    pool (``opponents``, ``league_dir``...). Every fighter the learner controls maps to the module
-    ``module_id`` (the env is egocentric, so one policy plays either side; with ``"self"`` drawn or
-    no pool, it plays both: self-play). The module starts from ``bc_checkpoint`` or, with None, from
-    scratch with ``hidden_sizes``/``activation``. ``training`` goes to ``PPOConfig.training``
-    (``lr``, ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``...).
+    pool: ``"opponent_pool"`` (:func:`agents.gym_envs.pool_env_config`), or bot and pool names
+    (``opponents``, ``league_dir``...), resolved here by :func:`agents.gym_envs.resolve_env_config`.
+    Every fighter the learner controls maps to the module ``module_id`` (the env is egocentric, so
+    one policy plays either side; with ``"self"`` drawn or no pool, it plays both: self-play). The
+    module starts from ``bc_checkpoint`` or, with None, from scratch with
+    ``hidden_sizes``/``activation``. ``training`` goes to ``PPOConfig.training`` (``lr``,
+    ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``...).
 
     Hardware: ``num_env_runners=0`` samples in the driver process (no worker has to import the
     project); remote EnvRunners on a local Ray instance started from the repository root find the
@@ -196,6 +198,7 @@ def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MOD
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
+    from agents.gym_envs import resolve_env_config
     from envs.rllib_env import FightingMultiAgentEnv
 
     if device not in ("auto", "cpu", "cuda"):
@@ -205,7 +208,7 @@ def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MOD
         else scratch_module_spec(hidden_sizes, activation)
     config = (
         PPOConfig()
-        .environment(FightingMultiAgentEnv, env_config=dict(env_config or {}))
+        .environment(FightingMultiAgentEnv, env_config=resolve_env_config(env_config))
         .multi_agent(policies={module_id},
                      policy_mapping_fn=lambda agent_id, episode, **kwargs: module_id)
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id: spec}))

@@ -6,7 +6,7 @@
    with an opponent pool (:mod:`agents.rl.league`): the reference pros and scripted bots, the
    perfect-skill pros, ``"self"`` if asked, and frozen snapshots of the learner as it improves.
 3. Iterations of ``algo.train()``; every ``agent.eval_every`` the learner's policy is scored like a
-   BC epoch (:class:`agents.rl.tracker.FineTuneTracker`), every ``agent.snapshot_every`` it joins
+   BC epoch (:class:`agents.tracker.RunTracker`), every ``agent.snapshot_every`` it joins
    the league, every ``agent.rllib_checkpoint_every`` an RLlib checkpoint is written for resuming.
 4. The best policy (by ``train.best_metric``) on the test split and in fresh matches.
 
@@ -17,7 +17,6 @@ bot), ``league/``, ``rllib/`` (RLlib's own checkpoint), TensorBoard events, ``re
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,19 @@ from typing import Any
 from rich.console import Console
 from tqdm.auto import tqdm
 
+from agents.artifacts import RLLIB_CHECKPOINT, write_folder
+from agents.gym_envs import pool_env_config
 from agents.networks import PolicyNetwork
+from agents.rl.ray_runtime import init_ray
 from agents.rl.rllib_module import DEFAULT_MODULE_ID, policy_network_from_algo, ppo_config
-from agents.rl.tracker import FineTuneTracker, resume_state
-from evaluation.ray_runtime import init_ray
+from agents.tracker import RunTracker
 
 
 def build_algo(cfg: Any, run_dir: Path) -> Any:
     agent = cfg.agent
-    env_config = {"opponents": list(agent.opponents), "league_share": agent.league_share,
-                  "league_size": agent.league_size, "pfsp_power": agent.pfsp_power,
-                  "league_dir": str(run_dir / "league") if agent.snapshot_every > 0 else None}
+    env_config = pool_env_config(agent.opponents, league_share=agent.league_share,
+                                 league_size=agent.league_size, pfsp_power=agent.pfsp_power,
+                                 league_dir=run_dir / "league" if agent.snapshot_every > 0 else None)
     config = ppo_config(agent.init_from, env_config=env_config, num_env_runners=agent.num_env_runners,
                         num_envs_per_env_runner=agent.num_envs_per_env_runner,
                         num_learners=agent.num_learners, device=agent.device,
@@ -67,32 +68,30 @@ def training_scalars(result: dict[str, Any], seconds: float, steps_this_iter: in
 
 
 def save_rllib_checkpoint(algo: Any, run_dir: Path) -> None:
-    """``algo.save_to_path`` into a fresh folder, then swap it in: a crash never leaves half a checkpoint."""
-    target, partial = run_dir / "rllib", run_dir / "rllib.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    algo.save_to_path(str(partial))
-    old = run_dir / "rllib.old"
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    """``algo.save_to_path`` into a fresh temp folder, then swap it in whole
+    (:func:`agents.artifacts.publish_folder`): a crash never leaves half a checkpoint, and only an
+    RLlib checkpoint is ever replaced."""
+    with write_folder(run_dir / "rllib", kind=RLLIB_CHECKPOINT, overwrite=True) as tmp:
+        algo.save_to_path(str(tmp.absolute()))  # pyarrow's filesystem wants an absolute path
 
 
-def train_rllib(cfg: Any, run_dir: Path, data: dict[str, Any], *, init_label: str,
-                resume: bool = False) -> dict[str, Any]:
+def train_rllib(cfg: Any, run_dir: Path, tracker: RunTracker,
+                state: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """RLlib PPO for ``cfg.agent.iterations``, reporting to ``tracker``; ``state`` resumes from ``last/``.
+
+    Returns the env steps sampled and extra result fields; ``tracker.finish`` scores the best checkpoint.
+    """
     agent = cfg.agent
     console = Console(stderr=True)
     init_ray(cfg.ray.address, cfg.ray.num_cpus)
     algo = build_algo(cfg, run_dir)
     try:
-        state = resume_state(run_dir) if resume else None
         if state is not None:
             if not (run_dir / "rllib").is_dir():
                 raise FileNotFoundError(f"train.resume=true but {run_dir / 'rllib'} holds no RLlib "
                                         "checkpoint")
-            algo.restore_from_path(str(run_dir / "rllib"))
+            algo.restore_from_path(str((run_dir / "rllib").absolute()))
             console.print(f"resuming {run_dir} after iteration {state['iteration']}", soft_wrap=True)
-        tracker = FineTuneTracker(cfg, run_dir, data, init_label=init_label, resume_state=state)
         start_iteration, steps = (state["iteration"], state["step"]) if state else (0, 0)
         network: PolicyNetwork = policy_network_from_algo(algo)
         if state is None:
@@ -116,7 +115,7 @@ def train_rllib(cfg: Any, run_dir: Path, data: dict[str, Any], *, init_label: st
                                        acc=f"{logged['offline/accuracy']:.3f}")
             if last or (agent.rllib_checkpoint_every and number % agent.rllib_checkpoint_every == 0):
                 save_rllib_checkpoint(algo, run_dir)
-                tracker.save_last(network, steps, number)
-        return tracker.finish(steps)
+                tracker.save_last(network, steps, {"iteration": number})
+        return steps, {}
     finally:
         algo.stop()

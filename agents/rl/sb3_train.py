@@ -1,9 +1,10 @@
 """``python train.py agent=sb3_ppo agent.init_from=<BC checkpoint>``: stable-baselines3 PPO fine-tuning.
 
-The single-machine path, next to RLlib's: SB3 PPO (``MlpPolicy``) on a Gymnasium view of the same
-opponent-pool env RLlib trains on (:class:`PoolFighterEnv`), the actor initialised from the BC
+The single-machine path, next to RLlib's: SB3 PPO (``MlpPolicy``) on the single-agent opponent-pool
+env (:class:`envs.pool_env.PoolFighterEnv`: the same sampling, PFSP weighting and league as RLlib's
+multi-agent env, without importing Ray), the actor initialised from the BC
 network (:func:`agents.rl.sb3_init.make_sb3_ppo`, logits checked), the value output at zero. The
-run is scored, checkpointed and reported by the same :class:`agents.rl.tracker.FineTuneTracker`
+run is scored, checkpointed and reported by the same :class:`agents.tracker.RunTracker`
 as an RLlib run, from an SB3 callback after every rollout; the artifacts (``best/``, ``last/``,
 ``league/``) are the BC checkpoint format. SB3's own ``.zip`` is not written: it is not needed to
 play the bot, and ``train.resume`` is RLlib's (``agent=ppo``).
@@ -15,47 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from agents.bc import resolve_device
+from agents.gym_envs import pool_env_config
 from agents.networks import ACTIVATIONS
+from agents.registry import resolve_pool
 from agents.rl.league import SELF
 from agents.rl.sb3_init import make_sb3_ppo, sb3_to_policy_network
-from agents.rl.tracker import FineTuneTracker
-from envs.actions import NUM_ACTIONS
-from envs.observation import observation_space
-from envs.rllib_env import FightingMultiAgentEnv
-
-
-class PoolFighterEnv(gym.Env):
-    """One fighter against the opponent pool: the multi-agent env seen as a single-agent Gymnasium env.
-
-    ``config`` is :class:`~envs.rllib_env.FightingMultiAgentEnv`'s (``opponents`` required, without
-    ``"self"``: a single-agent algorithm cannot play both sides). Reusing that env keeps one
-    implementation of opponent sampling, PFSP weighting and the league for both RL libraries.
-    """
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        opponents = list(config.get("opponents") or [])
-        if not opponents or SELF in opponents:
-            raise ValueError(f"agent=sb3_ppo needs a pool of bots without {SELF!r} (self-play needs "
-                             f"both sides learning: use agent=ppo); got opponents={opponents}")
-        self.env = FightingMultiAgentEnv(config)
-        self.observation_space = observation_space()
-        self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
-        self._agent = ""
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple:
-        super().reset(seed=seed)
-        obs, infos = self.env.reset(seed=seed, options=options)
-        (self._agent,) = obs
-        return obs[self._agent], infos[self._agent]
-
-    def step(self, action: Any) -> tuple:
-        obs, rewards, terminateds, truncateds, infos = self.env.step({self._agent: action})
-        a = self._agent
-        return obs[a], rewards[a], terminateds[a], truncateds[a], infos[a]
+from agents.tracker import RunTracker
+from envs.pool_env import PoolFighterEnv
 
 
 def build_model(cfg: Any, run_dir: Path) -> Any:
@@ -63,9 +33,13 @@ def build_model(cfg: Any, run_dir: Path) -> Any:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     agent = cfg.agent
-    env_config = {"opponents": list(agent.opponents), "league_share": agent.league_share,
-                  "league_size": agent.league_size, "pfsp_power": agent.pfsp_power,
-                  "league_dir": str(run_dir / "league") if agent.snapshot_every > 0 else None}
+    opponents = list(resolve_pool(agent.opponents))
+    if not opponents or SELF in opponents:
+        raise ValueError(f"agent=sb3_ppo needs a pool of bots without {SELF!r} (self-play needs "
+                         f"both sides learning: use agent=ppo); got opponents={opponents}")
+    env_config = pool_env_config(opponents, league_share=agent.league_share, league_size=agent.league_size,
+                                 pfsp_power=agent.pfsp_power,
+                                 league_dir=run_dir / "league" if agent.snapshot_every > 0 else None)
     venv = VecMonitor(DummyVecEnv([lambda: PoolFighterEnv(env_config)] * agent.num_envs))
     venv.seed(agent.seed)
     kwargs = dict(learning_rate=agent.lr, n_steps=agent.n_steps, batch_size=agent.minibatch_size,
@@ -79,15 +53,15 @@ def build_model(cfg: Any, run_dir: Path) -> Any:
                                                   "activation_fn": ACTIVATIONS[agent.activation]}, **kwargs)
 
 
-def train_sb3(cfg: Any, run_dir: Path, data: dict[str, Any], *, init_label: str,
-              resume: bool = False) -> dict[str, Any]:
+def train_sb3(cfg: Any, run_dir: Path, tracker: RunTracker) -> tuple[int, dict[str, Any]]:
+    """SB3 PPO for ``cfg.agent.total_timesteps``, reporting to ``tracker`` from a callback.
+
+    Returns the env steps and extra result fields; ``tracker.finish`` scores the best checkpoint.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
-    if resume:
-        raise ValueError("train.resume is supported by agent=ppo (RLlib checkpoints), not agent=sb3_ppo")
     agent = cfg.agent
     model = build_model(cfg, run_dir)
-    tracker = FineTuneTracker(cfg, run_dir, data, init_label=init_label)
     tracker.evaluate(sb3_to_policy_network(model), 0)  # the start of every curve: the BC bot
 
     class TrackerCallback(BaseCallback):
@@ -119,13 +93,13 @@ def train_sb3(cfg: Any, run_dir: Path, data: dict[str, Any], *, init_label: str,
                 tracker.snapshot(network, self.rollouts)
             if agent.eval_every and self.rollouts % agent.eval_every == 0:
                 tracker.evaluate(network, steps)
-                tracker.save_last(network, steps, self.rollouts)
+                tracker.save_last(network, steps, {"rollouts": self.rollouts})
 
     callback = TrackerCallback()
     model.learn(total_timesteps=agent.total_timesteps, callback=callback)
     network = sb3_to_policy_network(model)
     if tracker.last_eval_step != model.num_timesteps:  # the last rollout was not evaluated yet
         tracker.evaluate(network, model.num_timesteps)
-        tracker.save_last(network, model.num_timesteps, callback.rollouts)
+        tracker.save_last(network, model.num_timesteps, {"rollouts": callback.rollouts})
     model.get_env().close()
-    return tracker.finish(model.num_timesteps)
+    return int(model.num_timesteps), {}

@@ -13,9 +13,10 @@ from agents.bc import BCConfig, BCPolicy, resolve_device, torch_threads
 from agents.networks import PolicyNetwork
 from agents.rebalance import Rebalance
 from envs.actions import NUM_ACTIONS
+from envs.match_runner import play_matches
 from envs.observation import OBS_DIM
-from evaluation.match_runner import play_matches
-from train import DatasetConfig, EvalConfig, RunConfig, TrainConfig, train
+from evaluation.protocol import DatasetSpec, EvalProtocol
+from train import RunConfig, TrainConfig, train
 
 
 def test_policy_acts_on_a_batch_with_int_ids():
@@ -57,9 +58,9 @@ def lecture_runs(tiny_dataset, tmp_path_factory):
     runs = {}
     for rebalance in (Rebalance.none, Rebalance.class_weight):
         cfg = TrainConfig(agent=BCConfig(rebalance=rebalance, epochs=4, seed=0, device="cpu"),
-                          experiment="lecture", dataset=DatasetConfig(path=str(tiny_dataset)),
-                          eval=EvalConfig(every_epochs=0, matches_per_opponent=4,
-                                          final_matches_per_opponent=16),
+                          experiment="lecture",
+                          eval=EvalProtocol(dataset=DatasetSpec(path=str(tiny_dataset)), every_epochs=0,
+                                            matches_per_opponent=4, final_matches_per_opponent=16),
                           train=RunConfig(logdir=str(logdir), progress=False))
         runs[rebalance.value] = train(cfg)
     return runs

@@ -20,8 +20,8 @@ from agents.checkpoint import (
 from agents.networks import PolicyNetwork
 from agents.registry import make_policy
 from envs.actions import NUM_ACTIONS
+from envs.match_runner import play_matches
 from envs.observation import OBS_DIM
-from evaluation.match_runner import play_matches
 
 
 @pytest.fixture

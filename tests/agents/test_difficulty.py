@@ -15,8 +15,8 @@ from agents.registry import make_policy
 from agents.scripted import IdleBot, SpamBot
 from envs.actions import NUM_ACTIONS, Action
 from envs.engine import DuelEngine
+from envs.match_runner import play_matches
 from envs.observation import ME, OPP, MatchField
-from evaluation.match_runner import play_matches
 
 
 class Probe:

@@ -8,8 +8,8 @@ from scipy.spatial.distance import jensenshannon
 from agents.pros import PRO_STYLES, SKILLS, STYLES, ProPlayer, Skill
 from agents.registry import make_policy
 from envs.engine import DuelEngine
+from envs.match_runner import play_matches
 from envs.observation import ME, OPP, MatchField
-from evaluation.match_runner import play_matches
 
 
 @pytest.mark.parametrize("style", PRO_STYLES)

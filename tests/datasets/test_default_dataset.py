@@ -12,7 +12,7 @@ from agents.registry import make_policy
 from datasets.generate import ensure_default_dataset
 from datasets.load import split_by_match
 from envs.actions import ACTION_NAMES, Action
-from evaluation.match_runner import play_matches
+from envs.match_runner import play_matches
 
 
 @pytest.fixture(scope="module")

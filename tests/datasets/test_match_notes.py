@@ -3,7 +3,7 @@
 import gymnasium as gym
 import pytest
 
-import envs  # noqa: F401  (registers the env id)
+import agents  # noqa: F401  (registers the env id)
 from datasets.load import load_dataset
 from datasets.recording import RecordLogs
 from datasets.schema import MATCH_SCHEMA

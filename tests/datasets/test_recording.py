@@ -4,7 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers the env id)
+import agents  # noqa: F401  (registers the env id)
+import envs
 from agents.scripted import SpamBot
 from datasets.load import load_dataset
 from datasets.recording import RecordLogs

@@ -13,7 +13,7 @@ from datasets.manifest import MANIFEST_NAME, frames_hash
 from datasets.schema import FRAME_SCHEMA, MATCH_SCHEMA, OBSERVATION_COLUMNS
 from datasets.writer import DatasetWriter, PlayerInfo, write_dataset
 from envs.actions import ACTION_NAMES
-from evaluation.match_runner import play_matches
+from envs.match_runner import play_matches
 
 
 class TeeRecorder:

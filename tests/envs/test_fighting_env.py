@@ -9,7 +9,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+import agents  # noqa: F401  (registers FightLab/Duel-v0 with the name-resolving factory)
 import envs
+from agents.registry import UnknownBotError, make_policy
 from envs.actions import NUM_ACTIONS, Action, InvalidActionError
 from envs.fighting_env import FightingEnv
 from envs.observation import OBS_DIM, MatchField
@@ -25,7 +27,7 @@ def test_registered_id_and_gymnasium_checker():
 
 
 def test_stable_baselines3_checker():
-    sb3_check_env(FightingEnv(opponent="random"), warn=True)
+    sb3_check_env(FightingEnv(opponent=make_policy("random")), warn=True)
 
 
 def rollout(env: gym.Env, seed: int, steps: int) -> list:
@@ -95,7 +97,7 @@ def test_observation_delay_shows_the_past():
     (True, "action must be an int command id"),
 ])
 def test_invalid_action_gets_a_clear_error(action, message):
-    env = FightingEnv()
+    env = FightingEnv(opponent=make_policy("idle"))
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match=re.escape(message)):
         env.step(action)
@@ -105,7 +107,7 @@ def test_unknown_option_bad_seed_bad_side_unknown_opponent():
     unknown_option = r"unknown game option\(s\) \['round_secs'\]; valid options: .*round_seconds"
     with pytest.raises(TypeError, match=unknown_option):
         gym.make(envs.ENV_ID, round_secs=30)
-    env = FightingEnv()
+    env = FightingEnv(opponent=make_policy("idle"))
     with pytest.raises(TypeError, match="seed must be a non-negative int or None, got 'abc'"):
         env.reset(seed="abc")
     with pytest.raises(TypeError, match="seed must be a non-negative int or None, got 1.5"):
@@ -114,15 +116,27 @@ def test_unknown_option_bad_seed_bad_side_unknown_opponent():
     with pytest.raises(ValueError, match=unknown_reset):
         env.reset(options={"side": 1})
     with pytest.raises(ValueError, match="agent_side must be 0, 1 or 'random', got 2"):
-        FightingEnv(agent_side=2)
-    with pytest.raises(ValueError, match="unknown bot 'pro'; available bots: footsies, idle, random"):
-        FightingEnv(opponent="pro")
+        FightingEnv(opponent=make_policy("idle"), agent_side=2)
+    with pytest.raises(UnknownBotError, match="unknown bot 'pro'; available bots: footsies, idle, random"):
+        gym.make(envs.ENV_ID, opponent="pro")
     with pytest.raises(ValueError, match="render_mode must be one of"):
-        FightingEnv(render_mode="3d")
+        FightingEnv(opponent=make_policy("idle"), render_mode="3d")
+
+
+def test_env_classes_take_policies_not_names():
+    with pytest.raises(TypeError, match=r"opponent='footsies' is a name; the envs take a Policy object"):
+        FightingEnv(opponent="footsies")
+    with pytest.raises(TypeError, match="opponent is required"):
+        FightingEnv()
+    with pytest.raises(TypeError, match="opponent must be a Policy"):
+        FightingVectorEnv(num_envs=2, opponent=42)
+    bot = make_policy("random")
+    assert FightingEnv(opponent=bot).opponent is bot
+    assert gym.make(envs.ENV_ID, opponent=bot).unwrapped.opponent is bot  # a Policy passes through
 
 
 def test_agent_side_option_and_egocentric_start():
-    env = FightingEnv(opponent="idle")
+    env = FightingEnv(opponent=make_policy("idle"))
     for side in (0, 1):
         obs, info = env.reset(seed=0, options={"agent_side": side})
         assert info["side"] == side and env.agent_side == side
@@ -130,12 +144,12 @@ def test_agent_side_option_and_egocentric_start():
 
 
 def test_ansi_render_and_rgb_array_frame():
-    env = FightingEnv(opponent="footsies", render_mode="ansi", agent_side=0)
+    env = FightingEnv(opponent=make_policy("footsies"), render_mode="ansi", agent_side=0)
     env.reset(seed=0)
     text = env.render()
     assert "YOU 100" in text and "CPU 100" in text and "60.0s" in text
 
-    env = FightingEnv(opponent="footsies", render_mode="rgb_array", agent_side=0)
+    env = FightingEnv(opponent=make_policy("footsies"), render_mode="rgb_array", agent_side=0)
     env.reset(seed=0)
     for _ in range(150):
         env.step(Action.WALK_FORWARD if env.duel.engine.state.frame[0] % 9 == 0 else Action.NO_ACTION)
@@ -152,7 +166,7 @@ def test_ansi_render_and_rgb_array_frame():
 
 
 def test_human_render_opens_a_window_headless():
-    env = FightingEnv(opponent="random", render_mode="human", round_seconds=0.2)
+    env = FightingEnv(opponent=make_policy("random"), render_mode="human", round_seconds=0.2)
     env.metadata = {**env.metadata, "render_fps": 1000}
     env.reset(seed=0)
     terminated = False
@@ -176,7 +190,7 @@ def test_make_vec_builds_the_batched_env():
 
 
 def test_vector_env_autoreset_is_next_step():
-    vec = FightingVectorEnv(num_envs=8, opponent="random", round_seconds=1.0)
+    vec = FightingVectorEnv(num_envs=8, opponent=make_policy("random"), round_seconds=1.0)
     vec.reset(seed=0)
     terminated = np.zeros(8, dtype=bool)
     for _ in range(200):
@@ -195,7 +209,7 @@ def test_vector_env_autoreset_is_next_step():
 
 def test_vector_env_is_deterministic_and_matches_single_rules():
     def trace(seed):
-        vec = FightingVectorEnv(num_envs=4, opponent="random")
+        vec = FightingVectorEnv(num_envs=4, opponent=make_policy("random"))
         out = [vec.reset(seed=seed)[0]]
         rng = np.random.default_rng(seed)
         for _ in range(300):
@@ -203,4 +217,4 @@ def test_vector_env_is_deterministic_and_matches_single_rules():
         return out
     assert _equal(trace(1), trace(1))
     with pytest.raises(InvalidActionError, match=re.escape("shape (4,)")):
-        FightingVectorEnv(num_envs=4).step(np.zeros(3, dtype=np.int64))
+        FightingVectorEnv(num_envs=4, opponent=make_policy("idle")).step(np.zeros(3, dtype=np.int64))

@@ -10,20 +10,7 @@ from evaluation.online import (
     REFERENCE_POOL,
     action_distribution_figure,
     evaluate_online,
-    wilson_interval,
 )
-
-
-def test_wilson_interval_known_values():
-    low, high = wilson_interval(0, 10)
-    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
-    low, high = wilson_interval(5, 10)
-    assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    low, high = wilson_interval(100, 100)
-    assert high == 1.0 and low == pytest.approx(0.9630, abs=1e-4)
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    with pytest.raises(ValueError):
-        wilson_interval(3, 2)
 
 
 def test_reference_pool_is_pros_at_two_skills_random_and_idle():

@@ -8,6 +8,7 @@ import pytest
 
 from envs.actions import NUM_ACTIONS
 from evaluation.participants import Participant
+from evaluation.protocol import DatasetSpec
 from evaluation.report import (
     action_jsd,
     best_predictor_sentence,
@@ -51,12 +52,19 @@ def test_jsd_is_zero_for_the_same_mix_and_one_for_disjoint_mixes():
     assert 0 < jsd["idle"] < 0.2 and np.isnan(jsd["none"])
 
 
-def test_offline_table_scores_scripted_bots_and_join_keeps_rating_order():
-    labels = np.array([0] * 95 + [7] * 5)
-    observations = np.zeros((100, 42), dtype=np.float32)
-    offline = offline_table([Participant("idle", "idle", "scripted")], observations, labels)
-    assert offline.loc["idle", "accuracy"] == pytest.approx(0.95)
+def test_offline_table_scores_scripted_bots_and_join_keeps_rating_order(tiny_dataset):
+    from datasets.load import load_dataset, split_by_match
+
+    offline, datasets = offline_table([Participant("idle", "idle", "scripted")],
+                                      DatasetSpec(path=str(tiny_dataset)))
+    _, labels = split_by_match(load_dataset(tiny_dataset), (0.8, 0.1, 0.1), seed=0)["test"].to_numpy()
+    assert offline.loc["idle", "accuracy"] == pytest.approx(np.mean(labels == 0))  # idle: always NO_ACTION
     assert offline.loc["idle", "mean_skill_recall"] == 0.0
+    assert offline.loc["idle", "test_frames"] == len(labels)
+    sha = load_dataset(tiny_dataset).manifest["frames_sha256"]
+    assert offline.loc["idle", "dataset"] == f"tiny@{sha[:8]}"
+    assert list(datasets) == [offline.loc["idle", "dataset"]]
+    offline.loc["idle", "accuracy"] = 0.95
     standings = lecture_table()[["kind", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "rating",
                                   "rating_ci_low", "rating_ci_high"]]
     joined = join_report(standings, offline, pd.Series({"idle": 0.03}, name="action_jsd"))

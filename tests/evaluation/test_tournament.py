@@ -9,7 +9,7 @@ import pytest
 
 from agents.registry import make_policy
 from agents.scripted import IdleBot
-from evaluation.match_runner import play_matches
+from envs.match_runner import play_matches
 from evaluation.participants import Participant
 from evaluation.tournament import (
     LOG_NAME,

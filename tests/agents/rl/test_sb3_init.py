@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import envs  # noqa: F401  (registers FightLab/Duel-v0)
+import agents  # noqa: F401  (registers FightLab/Duel-v0)
 from agents.checkpoint import load_network, save_checkpoint
 from agents.rl.sb3_init import (
     BCInitError,

@@ -1,5 +1,8 @@
 """Keyboard input for ``play.py``: key bindings, and where key events come from.
 
+It lives next to the human player (:mod:`agents.human`), which turns held keys into commands;
+the game (:mod:`envs`) knows nothing about keyboards.
+
 The game loop always reads pygame's event queue; an *input source* only decides what gets into it.
 :class:`KeyboardInput` is the real keyboard (SDL queues the events itself). :class:`ScriptedInput`
 posts scripted ``KEYDOWN`` / ``KEYUP`` events (``pygame.event.post``) at given ticks or when the

@@ -1,6 +1,7 @@
 """Starting Ray the one way this project needs it: a local instance or an existing cluster.
 
-Used by the tournament's Ray backend and by RLlib fine-tuning (``train.py agent=ppo``). Workers get
+Used by RLlib fine-tuning (``train.py agent=ppo``) and the tournament's Ray backend
+(:mod:`evaluation.tournament`, which imports it from here: imports point down). Workers get
 the repository on their ``PYTHONPATH`` (``runtime_env``), so remote tasks and RLlib EnvRunners can
 import ``envs``/``agents`` without the project being installed as a package.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

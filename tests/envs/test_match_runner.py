@@ -6,7 +6,7 @@ import pytest
 from agents.pros import ProPlayer
 from agents.scripted import IdleBot, RandomBot, SpamBot
 from envs.actions import ACTION_NAMES, Action, InvalidActionError
-from evaluation.match_runner import play_matches
+from envs.match_runner import play_matches
 
 
 def test_competent_fighter_beats_random_in_at_least_90_percent_of_200_matches():

@@ -1,5 +1,9 @@
 """The match runner: M matches between two policies through the batched engine.
 
+It lives with the game and only sees the :class:`~envs.policy.Policy` protocol, so every layer
+above (log generation in :mod:`datasets`, online evaluation and the tournament in
+:mod:`evaluation`, ``demo.py``) plays matches the same way.
+
 This is the *online* test of the lecture: not "does the bot predict the pro's button", but "does
 it win". Matches run in waves of up to ``batch_size`` concurrent matches; each policy is asked once
 per frame for all matches of the wave (one batched call, so a network does one forward pass).
@@ -16,10 +20,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from agents.policy import Policy
 from envs.actions import ACTION_NAMES, NUM_ACTIONS, InvalidActionError, check_action_batch
 from envs.engine import DRAW, DuelEngine
 from envs.params import GameParams
+from envs.policy import Policy
+from envs.seeding import derived_seed
+from envs.win_record import WinRecord
 
 
 class FrameRecorder(Protocol):
@@ -56,13 +62,18 @@ class MatchResults:
     def num_matches(self) -> int:
         return len(self.table)
 
+    @property
+    def record(self) -> WinRecord:
+        """A's wins, draws and losses."""
+        return WinRecord.from_results(self.table["result"])
+
     def count(self, result: str) -> int:
         return int((self.table["result"] == result).sum())
 
     @property
     def win_rate(self) -> float:
         """A's wins / matches (draws count as not won)."""
-        return self.count("win") / self.num_matches
+        return self.record.win_rate
 
     def action_distribution(self, player: int = 0) -> pd.Series:
         """Share of each command in everything ``player`` (0 = A, 1 = B) pressed, NO_ACTION included."""
@@ -70,10 +81,11 @@ class MatchResults:
         return pd.Series(totals / max(totals.sum(), 1), index=list(ACTION_NAMES), name="share")
 
     def summary(self) -> dict[str, object]:
+        record = self.record
         return {
-            "a": self.name_a, "b": self.name_b, "matches": self.num_matches,
-            "wins": self.count("win"), "losses": self.count("loss"), "draws": self.count("draw"),
-            "win_rate": self.win_rate,
+            "a": self.name_a, "b": self.name_b, "matches": record.matches,
+            "wins": record.wins, "losses": record.losses, "draws": record.draws,
+            "win_rate": record.win_rate,
             "mean_duration_s": float(self.table["duration_frames"].mean() / 60.0),
         }
 
@@ -97,23 +109,27 @@ def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: 
     name_b = getattr(policy_b, "name", type(policy_b).__name__)
     tables, counts = [], []
     starts = range(0, num_matches, batch_size)
-    wave_seeds = np.random.SeedSequence(seed).spawn(len(starts))
-    for start, wave_seed in tqdm(list(zip(starts, wave_seeds, strict=True)), desc=f"{name_a} vs {name_b}",
-                                 disable=not progress, unit="wave"):
+    for wave, start in tqdm(list(enumerate(starts)), desc=f"{name_a} vs {name_b}",
+                            disable=not progress, unit="wave"):
         n = min(batch_size, num_matches - start)
         table, count = _play_wave(policy_a, policy_b, name_a, name_b, first_match_id + start, n,
-                                  wave_seed, params, observation_delay, recorder)
+                                  wave_seeds(int(seed), wave), params, observation_delay, recorder)
         tables.append(table)
         counts.append(count)
     return MatchResults(name_a, name_b, int(seed), pd.concat(tables, ignore_index=True),
                         np.concatenate(counts))
 
 
+def wave_seeds(seed: int, wave: int) -> tuple[int, int, int]:
+    """``(starting spots, policy A, policy B)`` seeds of wave ``wave`` of ``play_matches(..., seed=seed)``."""
+    return derived_seed(seed, wave, 0), derived_seed(seed, wave, 1), derived_seed(seed, wave, 2)
+
+
 def _play_wave(policy_a: Policy, policy_b: Policy, name_a: str, name_b: str, first_id: int,
-               n: int, wave_seed: np.random.SeedSequence, params: GameParams,
+               n: int, seeds: tuple[int, int, int], params: GameParams,
                observation_delay: int, recorder: FrameRecorder | None
                ) -> tuple[pd.DataFrame, np.ndarray]:
-    jitter_seed, seed_a, seed_b = (int(s.generate_state(1)[0]) for s in wave_seed.spawn(3))
+    jitter_seed, seed_a, seed_b = seeds
     engine = DuelEngine(n, params, observation_delay)
     engine.reset(rng=np.random.default_rng(jitter_seed))
     policy_a.reset(n, seed=seed_a)
