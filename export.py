@@ -50,7 +50,6 @@ from agents.export import (
     bc_policy_network,
     check_parity,
     commit_bundle,
-    git_commit,
     interface_spec,
     json_safe,
     model_entry,
@@ -75,8 +74,6 @@ from evaluation import protocol as eval_protocol
 from evaluation.offline import SCALAR_METRICS, evaluate_policy
 from evaluation.online import evaluate_online
 from evaluation.protocol import EvalProtocol, ProtocolError
-
-ROOT = Path(__file__).resolve().parent
 
 
 # ---- config schemas (conf/export.yaml extends these) ----------------------------------------------
@@ -228,7 +225,7 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
                 "evaluation_dataset": dataset,
                 "protocol": eval_protocol.record(protocol, dataset),
                 "export_config": config, "config_sha256": eval_protocol.config_sha256(config or {}),
-                "code": git_commit(ROOT), "created_with": _versions(),
+                "code": eval_protocol.code_version(), "created_with": _versions(),
                 "export_seconds": round(time.perf_counter() - started, 2)},
         }
         atomic_write_text(staging / MANIFEST_NAME, _dumps(manifest))

@@ -192,11 +192,18 @@ def run(config: TournamentConfig, console: Console) -> None:
         report(config, participants, results, standings, out_dir, console)
 
 
+# settings that say how a tournament runs, not what it computes: left out of its config hash
+NOT_IN_FINGERPRINT = ("resume", "overwrite", "backend", "torch_threads", "progress", "wave_matches")
+
+
 def report_fingerprint(config: TournamentConfig, results: TournamentResults) -> dict[str, Any]:
-    """What the written tables depend on: the matches (the log's fingerprint) and the report settings."""
-    return {"matches": results.fingerprint,
-            "ratings": OmegaConf.to_container(OmegaConf.structured(config.ratings)),
-            "groups": dict(config.tournament.groups), "report": config.report.enabled}
+    """What the written tables depend on: the matches (the log's fingerprint: seeds, rules, each bot's
+    weights hash, the code commit) and the hash of the resolved config (ratings, groups, report,
+    the eval protocol), recorded in results.json and report.json."""
+    resolved = OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)
+    resolved.pop("ray")
+    resolved["tournament"] = {k: v for k, v in resolved["tournament"].items() if k not in NOT_IN_FINGERPRINT}
+    return {"matches": results.fingerprint, "config_sha256": eval_protocol.config_sha256(resolved)}
 
 
 def up_to_date(config: TournamentConfig, results: TournamentResults, out_dir: str) -> bool:

@@ -4,19 +4,27 @@
     python train.py agent=bc agent.rebalance=class_weight seed=1
     python train.py -m agent.rebalance=none,class_weight,focal,undersample seed=0,1,2
     python train.py agent.rebalance=focal train.resume=true      # continue an interrupted run
-    python train.py agent=ppo agent.init_from=runs/bc/oversample_seed0       # RLlib PPO from a BC bot
-    python train.py agent=sb3_ppo agent.init_from=runs/bc/oversample_seed0   # stable-baselines3 PPO
+    python train.py agent=bc eval.dataset.path=data/mine         # your own logs
+    python train.py agent=ppo agent.init_from=runs/bc/oversample_seed0 eval=perfect_pros   # RLlib PPO
+    python train.py agent=sb3_ppo agent.init_from=runs/bc/oversample_seed0               # SB3 PPO
     tensorboard --logdir runs
 
 Each run writes ``runs/<experiment>/<rebalance>_seed<seed>/``: TensorBoard events, ``best/`` and
 ``last/`` checkpoints (:mod:`agents.checkpoint`), ``results.json`` and ``results.csv``. Every
 epoch logs the validation split's offline metrics (accuracy climbing...); every
-``eval.every_epochs`` epochs the bot plays the reference pool (...win rate flat, or not). At the
-end the best checkpoint is scored on the test split and in fresh matches, and a table is printed.
+``eval.every_epochs`` epochs the bot plays the protocol's opponents (...win rate flat, or not). At
+the end the best checkpoint is scored on the test split and in fresh matches, and a table is printed.
+
+The evaluation protocol (data, split, opponents, matches, seeds, observation delay, best-checkpoint
+rule) is the ``eval`` group, :class:`evaluation.protocol.EvalProtocol`; every checkpoint and
+``results.json`` record it with the run's fingerprint, so ``train.reuse=true`` can read a finished
+run back instead of retraining it (and says what differs when it was made otherwise).
 
 The loop below reads top to bottom (CleanRL style): data, rebalancing, model, epochs, evaluation,
-checkpoints, final report. Config schemas are dataclasses in the ConfigStore (a typo'd override
-fails with the list of valid keys); the YAML files are ``conf/train.yaml`` and ``conf/agent/``.
+checkpoints, final report; the run tracker (:class:`agents.tracker.RunTracker`, shared with the RL
+trainers) keeps best/last checkpoints and writes the results. Config schemas are dataclasses in the
+ConfigStore (a typo'd override fails with the closest valid key); the YAML files are
+``conf/train.yaml``, ``conf/agent/`` and ``conf/eval/`` and hold only what differs from the schemas.
 
 ``agent=ppo`` and ``agent=sb3_ppo`` fine-tune a BC checkpoint with RL instead (:func:`train_rl`
 prepares the run and hands over to :mod:`agents.rl.rllib_train` or :mod:`agents.rl.sb3_train`);

@@ -242,20 +242,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def git_commit(repo: str | Path) -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the code doing the export (``git rev-parse HEAD``), or None without git."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(status.strip())}
-
-
 def observation_delay(checkpoint_manifest: dict[str, Any],
                       dataset: dict[str, Any] | None) -> tuple[int, str]:
     """The frames of reaction delay the bot was trained with, and where that number comes from.

@@ -150,3 +150,57 @@ def test_the_notebook_says_what_is_missing(experiment, tmp_path, monkeypatch):
     assert "No RL run in this experiment" in text
     text = outputs_text(execute_notebook(tmp_path / "nothing_here", ROOT, monkeypatch))
     assert "MISSING" in text and "No training runs" in text
+
+
+# The two tests below change the experiment folder: they run last (pytest keeps file order).
+def test_an_interrupted_tournament_resumes_where_it_stopped(experiment):
+    out = experiment.folder / "tournament"
+    log = (out / "matches.jsonl").read_text().splitlines()
+    total = sum(len(json.loads(line)["matches"]) for line in log[1:])
+    kept = log[: 1 + (len(log) - 1) // 2]  # the header and half of the finished blocks: a killed run
+    (out / "matches.jsonl").write_text("\n".join(kept) + "\n")
+    (out / "report.json").unlink()
+    read_back = sum(len(json.loads(line)["matches"]) for line in kept[1:])
+    again = subprocess.run(experiment.command, cwd=experiment.cwd, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert f"played {total - read_back} matches" in again.stdout
+    assert f"({read_back} read back from the log)" in again.stdout
+    assert "up to date" in again.stderr  # no training step ran again
+
+
+def test_a_changed_bc_config_recomputes_the_steps_that_depend_on_it(experiment):
+    folder = experiment.folder
+    ppo_run = next(folder.glob("ppo_*_seed0"))
+    before = {run.name: json.loads((run / "results.json").read_text())["fingerprint"]
+              for run in (*(folder / f"{r}_seed0" for r in SMALL["rebalances"]), ppo_run)}
+    changed = [*experiment.command, f"scale.bc_epochs={SMALL['bc_epochs'] + 1}"]
+    refused = subprocess.run(changed, cwd=experiment.cwd, capture_output=True, text=True, timeout=900)
+    assert refused.returncode != 0
+    assert f"config.agent.epochs: {SMALL['bc_epochs']} -> {SMALL['bc_epochs'] + 1}" in refused.stderr
+    assert "train.overwrite=true" in refused.stderr and "Traceback" not in refused.stderr
+
+    redone = subprocess.run([*changed, "overwrite=true"], cwd=experiment.cwd, capture_output=True, text=True,
+                            timeout=1800)
+    assert redone.returncode == 0, redone.stderr[-4000:]
+    for rebalance in SMALL["rebalances"]:
+        results = json.loads((folder / f"{rebalance}_seed0" / "results.json").read_text())
+        assert results["fingerprint"]["config"]["agent"]["epochs"] == SMALL["bc_epochs"] + 1
+    ppo_run = next(folder.glob("ppo_*_seed0"))  # the best BC run may have changed
+    ppo = json.loads((ppo_run / "results.json").read_text())
+    start = json.loads((Path(ppo["fingerprint"]["parent"]["path"]) / "manifest.json").read_text())
+    assert ppo["fingerprint"]["parent"]["weights_sha256"] == start["weights"]["sha256"]
+    assert ppo["fingerprint"] != before.get(ppo_run.name)
+    log = (folder / "tournament" / "matches.jsonl").read_text().splitlines()
+    total = sum(len(json.loads(line)["matches"]) for line in log[1:])
+    assert f"played {total} matches" in redone.stdout and "(0 read back from the log)" in redone.stdout
+    header = json.loads(log[0])["fingerprint"]
+    first = f"{SMALL['rebalances'][0]}_seed0"
+    weights = json.loads((folder / first / "best" / "manifest.json").read_text())["weights"]["sha256"]
+    assert header["participant_sha256"][first] == weights
+    # and an unchanged re-run after that recomputes nothing
+    again = subprocess.run([*changed, "overwrite=true"], cwd=experiment.cwd, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert again.stderr.count("up to date") == len(SMALL["rebalances"]) + 1
+    assert "nothing played, nothing rewritten" in again.stdout

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ("export.matches_per_opponent=1", "export.opponents=[idle]", "export.parity_rows=3000",
+FAST = ("eval.final_matches_per_opponent=1", "eval.opponents=[idle]", "export.parity_rows=3000",
         "export.progress=false")
 
 

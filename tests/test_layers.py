@@ -16,6 +16,8 @@ importing another one fails the test with ``file:line``.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,13 @@ def test_allow_list_is_not_stale():
     stale = [f"{file} -> {name} ({why})" for (file, name), why in ALLOWED.items()
              if (ROOT / file).is_file() and (file, name) not in used]
     assert not stale, "ALLOWED entries that no longer match an import (remove them):\n" + "\n".join(stale)
+
+
+def test_the_sb3_path_does_not_import_ray():
+    """SB3 trains on envs.pool_env, not on the RLlib env: no Ray import (seconds, and a dependency)."""
+    code = ("import sys, agents.rl.sb3_train, agents.gym_envs, envs.pool_env; "
+            "sys.exit('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 # ---- the checker itself can fail -------------------------------------------------------------------

@@ -8,7 +8,7 @@
 3. Iterations of ``algo.train()``; every ``agent.eval_every`` the learner's policy is scored like a
    BC epoch (:class:`agents.tracker.RunTracker`), every ``agent.snapshot_every`` it joins
    the league, every ``agent.rllib_checkpoint_every`` an RLlib checkpoint is written for resuming.
-4. The best policy (by ``train.best_metric``) on the test split and in fresh matches.
+4. The best policy (by ``eval.best_metric``) on the test split and in fresh matches.
 
 Runs land in ``runs/<experiment>/ppo_<start>_seed<seed>/`` next to the BC runs: ``best/`` and
 ``last/`` in the BC checkpoint format (so the tournament, export and play.py load them like any

@@ -21,7 +21,7 @@ from evaluation.online import evaluate_online
 from evaluation.participants import check_participants, resolve_participants
 from export import ExportSettings, export_bundle
 
-QUICK = dict(matches_per_opponent=0, progress=False)
+QUICK = dict(play=False, progress=False)
 
 
 def observations(n=2000, seed=0):
@@ -33,10 +33,10 @@ def labels(n=2000, seed=1):
     return np.where(rng.random(n) < 0.9, 0, rng.integers(1, NUM_ACTIONS, n)).astype(np.int64)
 
 
-def export(checkpoint, target, **settings):
+def export(checkpoint, target, protocol=None, **settings):
     quiet = []
     return export_bundle(checkpoint, target, ExportSettings(**{**QUICK, **settings}),
-                         observations=observations(), labels=labels(), report=quiet.append)
+                         observations=observations(), labels=labels(), report=quiet.append, protocol=protocol)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_manifest_is_the_engine_contract(bundle):
     assert manifest["parity"]["passed"] and manifest["parity"]["rows"] == 2000
     assert manifest["parity"]["max_abs_logit_diff"] < 1e-4
     assert 0 <= manifest["metrics"]["fp32"]["offline"]["accuracy"] <= 1
-    assert manifest["metrics"]["fp32"]["online"] is None  # matches_per_opponent=0
+    assert manifest["metrics"]["fp32"]["online"] is None  # play=False
 
 
 def test_quantized_model_is_smaller_and_measured(bundle):
@@ -129,8 +129,10 @@ def test_exported_bot_plays_matches_and_tournaments(bundle):
 
 
 def test_online_metrics_at_export_time(tiny_checkpoint, tmp_path):
-    _, manifest = export(tiny_checkpoint[0], tmp_path / "b", quantize=True, matches_per_opponent=1,
-                         opponents=["idle"])
+    from evaluation.protocol import EvalProtocol
+
+    _, manifest = export(tiny_checkpoint[0], tmp_path / "b", quantize=True, play=True,
+                         protocol=EvalProtocol(opponents=["idle"], final_matches_per_opponent=1))
     for variant in ("fp32", "int8"):
         online = manifest["metrics"][variant]["online"]
         assert online["matches"] == 1 and online["opponents"] == ["idle"] and 0 <= online["win_rate"] <= 1

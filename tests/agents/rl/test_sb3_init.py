@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import agents  # noqa: F401  (registers FightLab/Duel-v0)
+import agents  # registers FightLab/Duel-v0
 from agents.checkpoint import load_network, save_checkpoint
 from agents.rl.sb3_init import (
     BCInitError,
@@ -23,8 +23,6 @@ def make_env():
 
 
 def test_ppo_starts_from_bc_logits_learns_and_exports(tiny_checkpoint, tmp_path):
-    import agents
-
     path, network, adjustment = tiny_checkpoint
     model = make_sb3_ppo(make_env(), path, n_steps=128, batch_size=64, n_epochs=1, seed=0,
                          device="cpu")
