@@ -24,14 +24,24 @@ Encoding version: your logs must use this code's observation encoding
 ``encoding_version=`` (``--encoding-version``), a sidecar ``<log file>.meta.json`` holding
 ``{"observation_encoding_version": "1"}``, or Parquet schema metadata with the same key; any
 declared version that differs is an error naming both versions.
+
+CSV files are comma-separated unless ``delimiter=`` (``--delimiter ';'``, ``--delimiter tab``) says
+otherwise; a header that splits into the schema's names by another delimiter is named as such.
+Parquet files written with page checksums (``write_page_checksum=True``) are verified on reading.
+Before any file is read, the output is checked (its folder must be writable) and every file must be
+given once; before any row is validated, the logs may name at most :data:`MAX_PLAYERS` distinct
+players (the writer's player index is a 16-bit integer). Column types are converted only when no
+value changes (see ``datasets.validation``).
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
 import json
+import os
 import re
 import sys
 import warnings
@@ -47,8 +57,11 @@ import pyarrow.parquet as pq
 from datasets.manifest import MANIFEST_NAME
 from datasets.schema import ENCODING_VERSION, FRAME_COLUMNS, MATCH_COLUMNS
 from datasets.validation import (
+    FRAME_COLUMN_NAMES,
+    MATCH_COLUMN_NAMES,
     LogBoundsWarning,
     LogValidationError,
+    duplicate_columns_message,
     validate_frames,
     validate_matches,
 )
@@ -66,6 +79,14 @@ MATCH_TEXT_COLUMNS: tuple[str, ...] = tuple(n for n, t, _ in MATCH_COLUMNS if pa
 _CSV_NA_NUMBERS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
                    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 _TAIL_BYTES = 1 << 20
+_HEADER_BYTES = 1 << 20
+# delimiters a header is tried with when it does not split into known column names
+DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_DELIMITER_WORDS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+_KNOWN_COLUMNS = frozenset(FRAME_COLUMN_NAMES) | frozenset(MATCH_COLUMN_NAMES)
+# the dataset writer stores each row's player as an index into the manifest's player list, an int16
+# (``datasets.writer.DatasetWriter``): it registers at most this many distinct (player_id, style, skill)
+MAX_PLAYERS = int(np.iinfo(np.int16).max)
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -84,13 +105,32 @@ def check_log_file(path: Path) -> None:
                                     f"supported formats: {_supported_list()}")
 
 
-def read_log_table(path: str | Path, text_columns: Sequence[str] = FRAME_TEXT_COLUMNS
-                   ) -> tuple[pd.DataFrame, str | None]:
+def parse_delimiter(value: str) -> str:
+    """A CSV delimiter from its character or name (``;``, ``tab``, ``\\t``, ``comma``, ``pipe``)."""
+    delimiter = _DELIMITER_WORDS.get(value.lower(), value) if isinstance(value, str) else value
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise ValueError(f"a CSV delimiter is one character other than a quote or a newline (or one of "
+                         f"{', '.join(_DELIMITER_WORDS)}), got {value!r}")
+    return delimiter
+
+
+def _show_delimiter(delimiter: str) -> str:
+    return "'\\t' (a tab)" if delimiter == "\t" else repr(delimiter)
+
+
+def _cli_delimiter(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else f"'{delimiter}'"
+
+
+def read_log_table(path: str | Path, text_columns: Sequence[str] = FRAME_TEXT_COLUMNS, *,
+                   delimiter: str = ",") -> tuple[pd.DataFrame, str | None]:
     """Read one log file into a DataFrame in file order, plus the encoding version it declares.
 
-    ``text_columns`` are read as text in a CSV (a ``player_id`` of ``007`` stays ``"007"``). Any
-    file that cannot be parsed (truncated, corrupt, not UTF-8, not the format its extension says)
-    raises :class:`LogValidationError` naming the file, never a parser traceback.
+    ``text_columns`` are read as text in a CSV (a ``player_id`` of ``007`` stays ``"007"``);
+    ``delimiter`` separates a CSV's fields. Any file that cannot be parsed (truncated, corrupt, a
+    failed Parquet page checksum, not UTF-8, another delimiter, a repeated column name, not the format
+    its extension says) raises :class:`LogValidationError` naming the file and, where it can be
+    found, the line or row and the column; never a parser traceback.
     """
     path = Path(path)
     check_log_file(path)
@@ -98,18 +138,19 @@ def read_log_table(path: str | Path, text_columns: Sequence[str] = FRAME_TEXT_CO
         raise LogValidationError.at(path, "the file is empty (0 bytes); a log needs at least one row")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, text_columns), None
+        return _read_csv(path, text_columns, parse_delimiter(delimiter)), None
     if suffix == ".parquet":
         return _read_parquet(path)
     return _read_jsonl(path), None
 
 
-def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: Sequence[str], delimiter: str = ",") -> pd.DataFrame:
+    _check_csv_header(path, delimiter)
     try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig", sep=delimiter).columns
         text = [c for c in header if c in text_columns]
         frame = pd.read_csv(
-            path, encoding="utf-8-sig", dtype={c: str for c in text}, keep_default_na=False,
+            path, encoding="utf-8-sig", sep=delimiter, dtype={c: str for c in text}, keep_default_na=False,
             na_values={c: ([""] if c in text_columns else _CSV_NA_NUMBERS) for c in header},
             skip_blank_lines=False,  # keep blank lines so row positions stay line numbers
             low_memory=False)  # one type per column, not per chunk (no mixed-type columns or warnings)
@@ -121,18 +162,113 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         raise LogValidationError.at(path, f"not a well-formed CSV file ({str(err).strip()}); every line "
                                     "needs one value per header column", row=line) from err
     except UnicodeDecodeError as err:
-        raise LogValidationError.at(path, f"not UTF-8 text ({err.reason} at byte {err.start}); save "
-                                    "the CSV as UTF-8") from err
+        raise _not_utf8(path, delimiter) or LogValidationError.at(
+            path, f"not UTF-8 text ({err.reason}); save the CSV as UTF-8") from err
     # trailing blank lines (an editor's extra newline) are not rows
     end = len(frame)
     while end > 0 and frame.iloc[end - 1].isna().all():
         end -= 1
     frame = frame.iloc[:end]
-    _check_last_csv_line(path, len(header), len(frame))
+    _check_last_csv_line(path, len(header), len(frame), delimiter)
     return frame
 
 
-def _check_last_csv_line(path: Path, num_columns: int, num_rows: int) -> None:
+def _split(line: str, delimiter: str) -> list[str]:
+    return [field.strip() for field in next(csv.reader([line], delimiter=delimiter), [])]
+
+
+def _check_csv_header(path: Path, delimiter: str) -> None:
+    """Before parsing: a header that splits into known column names only by another delimiter, and
+    a column name given twice (pandas would rename the second ``me_hp`` to ``me_hp.1``)."""
+    with path.open("rb") as handle:
+        first = handle.readline(_HEADER_BYTES)
+    line = first.decode("utf-8", errors="replace").removeprefix("\ufeff").rstrip("\r\n")
+    names = _split(line, delimiter)
+    known = sum(name in _KNOWN_COLUMNS for name in names)
+    for other in DELIMITERS:
+        if other == delimiter or other not in line:
+            continue
+        split = _split(line, other)
+        found = sum(name in _KNOWN_COLUMNS for name in split)
+        if found >= 2 and found > known:
+            shown = ", ".join(split[:4]) + (", ..." if len(split) > 4 else "")
+            raise LogValidationError.at(
+                path, f"the file seems to use {_show_delimiter(other)} as delimiter, not "
+                f"{_show_delimiter(delimiter)}: its header splits into {len(split)} columns by {other!r} "
+                f"({shown}; {found} of them known column names) but into {len(names)} by {delimiter!r}; "
+                f"pass --delimiter {_cli_delimiter(other)} (import_logs(..., delimiter={other!r})) or "
+                f"export the file with {delimiter!r} between fields", row=1)
+    repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if repeated:
+        raise LogValidationError.at(path, duplicate_columns_message(names, repeated), row=1,
+                                    column=repeated[0])
+
+
+def _not_utf8(path: Path, delimiter: str | None = None) -> LogValidationError | None:
+    """Where the first byte that is not UTF-8 is: the line (CSV, header = line 1) or row (JSON lines,
+    blank lines not counted), the column it falls in, and its character position on the line."""
+    csv_file = delimiter is not None
+    header: list[str] = []
+    row = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            if raw.strip():
+                row += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad, reason = err.start, err.reason
+                break
+            if number == 1 and csv_file:
+                header = _split(line, delimiter)
+        else:
+            return None
+    character = len(raw[:bad].decode("utf-8")) + 1
+    escaped = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+    column = None
+    if csv_file:
+        fields = next(csv.reader([escaped], delimiter=delimiter), [])
+        index = next((i for i, f in enumerate(fields) if _has_bad_byte(f)), None)
+        if number == 1:
+            column = None  # a column name itself
+        elif index is not None and index < len(header):
+            column = header[index]
+    else:
+        column = _json_key_with_bad_byte(escaped, character)
+    start = max(0, character - 16)
+    near = escaped[start:character + 15].encode("utf-8", errors="surrogateescape").decode(
+        "utf-8", errors="backslashreplace")
+    what = "in the header" if csv_file and number == 1 else ""
+    advice = "save the CSV as UTF-8 (in Excel: CSV UTF-8)" if csv_file else "write the file as UTF-8"
+    return LogValidationError.at(
+        path, f"not UTF-8 text{' ' + what if what else ''}: byte 0x{raw[bad]:02x} at character "
+        f"{character} of the {'line' if csv_file else 'row'} ({reason}), near '{near}'; {advice}",
+        row=number if csv_file else row, column=column)
+
+
+def _has_bad_byte(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _json_key_with_bad_byte(line: str, character: int) -> str | None:
+    """The key whose value (or name) holds the undecodable byte, in a line decoded with surrogateescape."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if _has_bad_byte(str(key)):
+                return None  # a column name itself
+            if _has_bad_byte(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)):
+                return str(key)
+    keys = re.findall(r'"((?:[^"\\]|\\.)*)"\s*:', line[:character - 1])  # not JSON: the last key before it
+    return keys[-1] if keys else None
+
+
+def _check_last_csv_line(path: Path, num_columns: int, num_rows: int, delimiter: str = ",") -> None:
     """A file cut off mid-row has a last line with too few fields (pandas would pad it with NaN)."""
     if num_rows == 0:
         return
@@ -143,7 +279,7 @@ def _check_last_csv_line(path: Path, num_columns: int, num_rows: int) -> None:
     lines = [line for line in tail.splitlines() if line.strip()]
     if not lines:
         return
-    fields = next(csv.reader([lines[-1]]), [])
+    fields = next(csv.reader([lines[-1]], delimiter=delimiter), [])
     if len(fields) < num_columns:
         raise LogValidationError.at(
             path, f"the last line has {len(fields)} of the header's {num_columns} fields: the file looks "
@@ -153,9 +289,18 @@ def _check_last_csv_line(path: Path, num_columns: int, num_rows: int) -> None:
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, str | None]:
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names
+        repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+        if repeated:  # Arrow cannot select columns by a repeated name: say which one it is
+            raise LogValidationError.at(path, duplicate_columns_message(names, repeated), column=repeated[0])
+        # pages written with a CRC (write_page_checksum=True) are verified; pages without one are not
+        table = pq.read_table(path, page_checksum_verification=True)
         frame = table.to_pandas()
+    except LogValidationError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as err:
+        if "checksum" in str(err).lower():
+            raise _checksum_error(path, err) from err
         raise LogValidationError.at(path, f"cannot be read as Parquet: the file is truncated or corrupt "
                                     f"({err})") from err
     metadata = table.schema.metadata or {}
@@ -163,12 +308,35 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, str | None]:
     return frame, None if declared is None else declared.decode("utf-8", errors="replace")
 
 
+def _checksum_error(path: Path, err: Exception) -> LogValidationError:
+    """Name the column and rows (row group) whose page failed its checksum (only runs on failure)."""
+    advice = ("the file changed after it was written (a damaged disk, copy or download): copy or export "
+              "it again")
+    try:
+        parquet = pq.ParquetFile(path, page_checksum_verification=True)
+        first_row = 0
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            for name in parquet.schema_arrow.names:
+                try:
+                    parquet.read_row_group(group, columns=[name])
+                except (pa.ArrowException, OSError):
+                    return LogValidationError.at(
+                        path, f"a data page of this column in rows {first_row + 1}..{first_row + rows} (row "
+                        f"group {group + 1} of {parquet.num_row_groups}) fails its page checksum ({err}); "
+                        f"{advice}", row=first_row + 1, column=name)
+            first_row += rows
+    except (pa.ArrowException, OSError, ValueError):
+        pass
+    return LogValidationError.at(path, f"a data page fails its page checksum ({err}); {advice}")
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     try:
         with path.open("r", encoding="utf-8") as handle:
             return pd.read_json(handle, lines=True, dtype=False, precise_float=True)
     except UnicodeDecodeError as err:
-        raise LogValidationError.at(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+        raise _not_utf8(path) or LogValidationError.at(path, f"not UTF-8 text ({err.reason})") from err
     except (ValueError, TypeError) as err:  # TypeError: a line that is valid JSON but not an object
         raise _json_error(path) or LogValidationError.at(
             path, f"not valid JSON lines ({err}); expected one JSON object per line") from err
@@ -254,39 +422,105 @@ def _as_paths(source: str | Path | Sequence[str | Path]) -> list[Path]:
     return [Path(item) for item in items]
 
 
+def _check_each_file_once(paths: Sequence[Path], matches: Path | None) -> None:
+    """The same file (after resolving ``./``, ``..`` and links) given twice would be its own duplicate."""
+    seen: dict[Path, int] = {}
+    for index, path in enumerate(paths):
+        first = seen.setdefault(path.resolve(), index)
+        if first != index:
+            also = "" if str(paths[first]) == str(path) else f" (also as {str(paths[first])!r})"
+            raise LogValidationError.at(
+                path, f"this file was given twice{also}: as log files {first + 1} and {index + 1} of "
+                f"{len(paths)}; pass each file once (a match split across files needs each part once)")
+    if matches is not None and matches.resolve() in seen:
+        raise LogValidationError.at(
+            matches, f"the matches file is also given as log file {seen[matches.resolve()] + 1}; pass the "
+            "frames as log files and the matches table only with --matches (matches=)")
+
+
+def _check_output_writable(dest: Path) -> None:
+    """Fail before reading anything when the dataset cannot be created where asked.
+
+    The writer creates missing folders, a hidden temp folder beside ``dest`` and renames it into
+    place, so the nearest existing folder above ``dest`` must be writable.
+    """
+    dest = dest.absolute()
+    folder = dest.parent
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{dest}: cannot create the dataset there: {folder} is a file, not a "
+                                 "folder; choose another --out (dest)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        need = "the dataset folder" if folder == dest.parent else f"the folder {dest.parent}"
+        raise PermissionError(f"{dest}: cannot write the dataset there: {folder} is read-only (no permission "
+                              f"to create {need} in it); choose another --out (dest) or make {folder} "
+                              "writable")
+
+
+def _check_player_count(tables: Sequence[pd.DataFrame], paths: Sequence[Path]) -> None:
+    """More distinct (player_id, style, skill) than the writer's int16 player index holds."""
+    columns = ("player_id", "style", "skill")
+    if not all(c in t.columns for t in tables for c in columns) or sum(len(t) for t in tables) <= MAX_PLAYERS:
+        return  # missing columns are the validator's to report
+    codes = pd.DataFrame({c: pd.factorize(pd.concat([t[c].astype(str) for t in tables],
+                                                    ignore_index=True))[0] for c in columns})
+    first = codes.drop_duplicates()
+    if len(first) <= MAX_PLAYERS:
+        return
+    position = int(first.index[MAX_PLAYERS])  # where the first player past the limit appears
+    index = 0
+    while position >= len(tables[index]):
+        position -= len(tables[index])
+        index += 1
+    path, table = paths[index], tables[index]
+    player = tuple(str(table[c].iloc[position]) for c in columns)
+    raise LogValidationError.at(
+        path, f"the logs name {len(first):,} distinct players ((player_id, style, skill) combinations), more "
+        f"than the {MAX_PLAYERS:,} a dataset holds (its player index is a 16-bit integer); player number "
+        f"{MAX_PLAYERS + 1:,} {player!r} first appears here. Import the logs as several datasets",
+        row=position + (2 if path.suffix.lower() == ".csv" else 1), column="player_id")
+
+
 def import_logs(source: str | Path | Sequence[str | Path], dest: str | Path, *,
                 matches: str | Path | None = None, encoding_version: str | None = None,
-                overwrite: bool = False, allow_out_of_bounds: bool = False) -> Path:
+                overwrite: bool = False, allow_out_of_bounds: bool = False, delimiter: str = ",") -> Path:
     """Validate the log file(s) ``source`` and write them as a dataset at ``dest``; return its path.
 
     ``source`` is one file or a list (CSV, Parquet or JSON lines, by extension; one match may span
-    files). ``matches`` is an optional matches table file (else derived from the frames).
-    ``encoding_version`` is the observation encoding your exporter wrote. Raises
-    :class:`LogValidationError` (nothing is written) on any bad file or row, and
-    :class:`FileExistsError` when ``dest`` exists and ``overwrite`` is False.
+    files; each file once). ``matches`` is an optional matches table file (else derived from the
+    frames). ``encoding_version`` is the observation encoding your exporter wrote. ``delimiter``
+    separates the fields of every CSV file (``","``; ``";"``, ``"\\t"`` or ``"tab"``, ...). Raises
+    :class:`LogValidationError` (nothing is written) on any bad file or row, :class:`FileExistsError`
+    when ``dest`` exists and ``overwrite`` is False, and :class:`PermissionError` (before reading)
+    when the folder it would be created in is read-only.
     """
     paths = _as_paths(source)
     dest = Path(dest)
+    delimiter = parse_delimiter(delimiter)
     if (dest.exists() or dest.is_symlink()) and not overwrite:  # fail before reading gigabytes
         raise FileExistsError(f"{dest} already exists; pass overwrite=True (--overwrite) to replace it, "
                               "or choose another path")
     check_target(dest.absolute(), overwrite)  # and refuse to replace anything but a dataset
+    _check_output_writable(dest)
     for path in paths + ([Path(matches)] if matches is not None else []):
         check_log_file(path)
+    _check_each_file_once(paths, Path(matches) if matches is not None else None)
     if encoding_version is not None:
         for path in paths:
             _check_version(encoding_version, str(path), "the encoding_version argument (--encoding-version)")
     declared = {str(p): v for p in paths if (v := _sidecar_version(p)) is not None}
     tables = []
     for path in paths:
-        table, version = read_log_table(path, FRAME_TEXT_COLUMNS)
+        table, version = read_log_table(path, FRAME_TEXT_COLUMNS, delimiter=delimiter)
         if version is not None:
             _check_version(version, str(path), f"its Parquet metadata key {ENCODING_KEY!r}")
             declared[str(path)] = version
         tables.append(table)
+    _check_player_count(tables, paths)  # before validating: the writer could not store them
     frames = validate_frames(tables, [str(p) for p in paths], allow_out_of_bounds=allow_out_of_bounds)
     if matches is not None:
-        match_table, _ = read_log_table(matches, MATCH_TEXT_COLUMNS)
+        match_table, _ = read_log_table(matches, MATCH_TEXT_COLUMNS, delimiter=delimiter)
         match_table = validate_matches(match_table, frames, str(matches))
     else:
         match_table = derive_matches(frames)
@@ -297,6 +531,7 @@ def import_logs(source: str | Path | Sequence[str | Path], dest: str | Path, *,
         "declared_encoding_versions": declared or None,
         "encoding_version_argument": encoding_version,
         "allow_out_of_bounds": allow_out_of_bounds,
+        "delimiter": delimiter,
     }
     return write_dataset(dest, frames, match_table, generator=generator, seed=None, overwrite=overwrite)
 
@@ -317,7 +552,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at DEST")
     parser.add_argument("--allow-out-of-bounds", action="store_true",
                         help="import observation values outside the documented ranges, with a warning")
+    parser.add_argument("--delimiter", default=",", type=_delimiter_argument, metavar="CHAR",
+                        help="field delimiter of the CSV files: one character, or tab / semicolon / pipe "
+                             "(default: ',')")
     return parser
+
+
+def _delimiter_argument(value: str) -> str:
+    try:
+        return parse_delimiter(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,8 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             path = import_logs(args.sources, args.out, matches=args.matches,
                                encoding_version=args.encoding_version, overwrite=args.overwrite,
-                               allow_out_of_bounds=args.allow_out_of_bounds)
-        except (LogValidationError, FileNotFoundError, FileExistsError) as err:
+                               allow_out_of_bounds=args.allow_out_of_bounds, delimiter=args.delimiter)
+        except (LogValidationError, OSError) as err:  # OSError: missing file, existing or read-only output
             print(f"error: {err}", file=sys.stderr)
             return 2
     for warning in caught:

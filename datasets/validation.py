@@ -19,6 +19,14 @@ Observation values outside the encoding's documented bounds (``observation_field
 in seconds), so a value outside its range nearly always means a wrong unit, which would train a model
 on numbers that mean something else. ``allow_out_of_bounds=True`` turns them into a
 :class:`LogBoundsWarning` for games whose values legitimately run past the ranges.
+
+Column types: a column whose type differs from the schema's is converted only when no value changes
+(lossless casts), else it is an error naming the type found and the type expected. So an integer
+observation column (a CSV flag column of 0 / 1 is read as int64) becomes float32 when every value
+is exact in float32 (whole numbers up to 2**24 = 16,777,216 in magnitude), and a float column becomes
+an integer column when every value is whole and in the type's range (``3.0`` is frame 3, ``3.5`` is
+an error). The one rounding accepted is float64 observations to the nearest float32, the schema's
+stored type (a change in the 8th significant digit, never in the value's meaning).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ _FIELD_TABLE = {row["name"]: row for row in observation_field_table()}
 _OBS_LOW = np.array([_FIELD_TABLE[c]["low"] for c in OBSERVATION_COLUMNS], dtype=np.float64)
 _OBS_HIGH = np.array([_FIELD_TABLE[c]["high"] for c in OBSERVATION_COLUMNS], dtype=np.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_EXACT_INT = 2 ** 24  # every whole number up to this magnitude is exact in float32
 _ACTION_LIST = ", ".join(ACTION_NAMES)
 
 
@@ -197,14 +206,16 @@ def _check_columns(columns: Sequence[object], expected: Sequence[str], where: _W
     """Missing and unknown columns, each listed, with the expected columns and close-match hints."""
     names = [str(c) for c in columns]
     missing = [c for c in expected if c not in names]
-    extra = [c for c in names if c not in expected]
-    duplicated = sorted({c for c in names if names.count(c) > 1})
+    extra = [c for c in dict.fromkeys(names) if c not in expected]
+    duplicated = [c for c in dict.fromkeys(names) if names.count(c) > 1]
     kind = where.kinds[source_index]
     header = 1 if kind == "line" else None
 
-    def problem(message: str) -> LogProblem:
-        return LogProblem(where.sources[source_index], header, kind, None, message)
+    def problem(message: str, column: str | None = None) -> LogProblem:
+        return LogProblem(where.sources[source_index], header, kind, column, message)
 
+    if duplicated and not missing and not extra:  # only repeats: name them, not all 50 columns
+        raise LogValidationError([problem(duplicate_columns_message(names, duplicated), duplicated[0])])
     parts = []
     if missing:
         parts.append(f"missing {len(missing)} column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -217,12 +228,27 @@ def _check_columns(columns: Sequence[object], expected: Sequence[str], where: _W
             hints = hints[:10] + [f"and {len(hints) - 10} more"]
         parts.append(f"unknown column{'s' if len(extra) > 1 else ''}: {', '.join(hints)}")
     if duplicated:
-        parts.append(f"column{'s' if len(duplicated) > 1 else ''} {', '.join(duplicated)} appear"
-                     f"{'' if len(duplicated) > 1 else 's'} more than once")
+        parts.append(duplicate_columns_message(names, duplicated, advice=False))
     if parts:
         raise LogValidationError([problem(
             f"{'; '.join(parts)}; {what} needs exactly these {len(expected)} columns (in any order): "
             f"{', '.join(expected)}")])
+
+
+def duplicate_columns_message(names: Sequence[str], duplicated: Sequence[str], advice: bool = True) -> str:
+    """``me_hp appears twice (columns 9 and 51)``, for each repeated name, 1-based header positions."""
+    times = {2: "twice", 3: "three times"}
+    parts = []
+    for name in duplicated:
+        positions = [str(i + 1) for i, n in enumerate(names) if n == name]
+        parts.append(f"{name} appears {times.get(len(positions), f'{len(positions)} times')} (columns "
+                     f"{', '.join(positions[:-1])} and {positions[-1]})")
+    text = "; ".join(parts)
+    if advice:
+        extra = len(names) - len(set(names))
+        text += ("; each column must appear exactly once: delete or rename the extra "
+                 f"{'copy' if extra == 1 else 'copies'}")
+    return text
 
 
 def _check_not_empty(table: pd.DataFrame, where: _Where, source_index: int, what: str) -> None:
@@ -360,6 +386,20 @@ def _check_observations(table: pd.DataFrame, problems: _Problems, base: int,
         if values is None:
             bad = True
             continue
+        found = table[name].dtype
+        if pd.api.types.is_integer_dtype(found) and not pd.api.types.is_bool_dtype(found):
+            # an integer column (a 0 / 1 flag column read from a CSV) is cast only when no value changes
+            inexact = np.abs(values.astype(np.float64)) > FLOAT32_EXACT_INT
+            if inexact.any():
+                bad = True
+                p = _first(inexact)
+                problems.add("float32_exact", base + p, name,
+                             f"got {int(values[p])} in a column of type {found}; expected float32, which "
+                             f"holds whole numbers exactly only up to {FLOAT32_EXACT_INT:,} in magnitude, so "
+                             "this value would change on import (integer columns are converted to float32 "
+                             "only when no value changes); write the field as a float in its documented unit",
+                             int(inexact.sum()))
+                continue
         values = values.astype(np.float64, copy=False)
         finite = np.isfinite(values)
         if not finite.all():
@@ -580,12 +620,70 @@ def validate_frames(frames: pd.DataFrame | Sequence[pd.DataFrame], source: str |
 
 
 # ---- the matches table -------------------------------------------------------------------------------
+_RESULT_RULE = "more HP left wins and equal HP is a draw"
+
+
+def _check_result(winner: np.ndarray, hp_0: np.ndarray, hp_1: np.ndarray, match_id: np.ndarray,
+                  problems: _Problems) -> None:
+    """A matches-table row whose ``winner`` disagrees with its own ``hp_0`` / ``hp_1``."""
+    wrong = (((winner == "player_0") & (hp_0 < hp_1)) | ((winner == "player_1") & (hp_1 < hp_0))
+             | ((winner == "draw") & (hp_0 != hp_1)))
+    if wrong.any():
+        p = _first(wrong)
+        problems.add("result", p, "winner, hp_0, hp_1",
+                     f"match {match_id[p]}: winner is {winner[p]!r} but hp_0 is {hp_0[p]} and hp_1 is "
+                     f"{hp_1[p]}; the winner contradicts the HP left ({_RESULT_RULE})", int(wrong.sum()))
+
+
+def _check_result_against_frames(rows: np.ndarray, ids: np.ndarray, winner: np.ndarray,
+                                 hp: tuple[np.ndarray, np.ndarray], side0: pd.DataFrame,
+                                 side1: pd.DataFrame, problems: _Problems) -> None:
+    """``winner`` / ``hp_k`` against each side's HP on its last logged frame (rows: table positions).
+
+    HP only goes down, so logs that stop before the final hit agree with any result; only a side
+    that the frames already show at 0 HP (knocked out) pins the result down.
+    """
+    last_hp = [s["last_hp"].reindex(ids).to_numpy(np.float64) for s in (side0, side1)]
+    last_frame = side0["last_frame"].reindex(ids).to_numpy()
+    out = [h <= 0.0 for h in last_hp]
+    for k in (0, 1):
+        # exactly side k knocked out: player_{1-k} won
+        ko = out[k] & ~out[1 - k] & (winner != f"player_{1 - k}")
+        if ko.any():
+            i = _first(ko)
+            problems.add("result_frames", int(rows[i]), "winner",
+                         f"match {ids[i]}: winner is {winner[i]!r} in the matches table, but the frames end "
+                         f"with side {k} knocked out (me_hp {last_hp[k][i]:g} on side {k}'s last frame, "
+                         f"frame {last_frame[i]}) and side {1 - k} at me_hp {last_hp[1 - k][i]:g}, so the "
+                         f"winner is player_{1 - k}", int(ko.sum()))
+        # a side at 0 HP in the frames cannot have HP left in the table
+        revived = out[k] & (hp[k] > 0)
+        if revived.any():
+            i = _first(revived)
+            problems.add(f"hp_frames:{k}", int(rows[i]), f"hp_{k}",
+                         f"match {ids[i]}: hp_{k} is {hp[k][i]} in the matches table, but the frames end "
+                         f"with side {k} at 0 HP (me_hp {last_hp[k][i]:g} on its last frame, frame "
+                         f"{last_frame[i]}); HP left cannot be more than the last logged HP",
+                         int(revived.sum()))
+    both = out[0] & out[1] & (winner != "draw")
+    if both.any():
+        i = _first(both)
+        problems.add("result_frames", int(rows[i]), "winner",
+                     f"match {ids[i]}: winner is {winner[i]!r} in the matches table, but the frames end with "
+                     f"both sides at 0 HP on frame {last_frame[i]} (a double KO), so the match is a draw",
+                     int(both.sum()))
+
+
 def validate_matches(matches: pd.DataFrame, frames: pd.DataFrame, source: str) -> pd.DataFrame:
     """Check a matches table against already validated ``frames``; return it cast and sorted by match.
 
     Every match in the frames needs exactly one row here and every row needs frames;
     ``duration_frames`` must equal the frames logged per side, and the players named for each side
-    must be the ones in the frames' ``player_id`` / ``style`` columns.
+    must be the ones in the frames' ``player_id`` / ``style`` columns. The result must agree with
+    itself and with the frames: the winner has at least the loser's HP left (``hp_0`` / ``hp_1``; a
+    draw has equal HP), and a side whose last logged frame shows 0 HP (``me_hp`` 0: knocked out)
+    lost, unless both sides are at 0 (a draw), and has ``hp`` 0 in this table. Logs that end just
+    *before* the final hit are fine: HP only goes down, so only a side already at 0 is checked.
     """
     where = _Where.of([str(source)], [len(matches)])
     _check_not_empty(matches, where, 0, "a matches table")
@@ -621,8 +719,10 @@ def validate_matches(matches: pd.DataFrame, frames: pd.DataFrame, source: str) -
         first = where.problem(_first(match_id == match_id[p]), None, "")
         problems.add("duplicate", p, "match_id", f"match {match_id[p]} appears again; first at "
                      f"{first.row_kind} {first.row}. Each match needs exactly one row", int(repeated.sum()))
+    _check_result(text["winner"].to_numpy(), ints["hp_0"], ints["hp_1"], match_id, problems)
     per_side = frames.groupby(["match_id", "side"], sort=True).agg(
-        frames=("frame", "size"), player_id=("player_id", "first"), style=("style", "first"))
+        frames=("frame", "size"), player_id=("player_id", "first"), style=("style", "first"),
+        last_frame=("frame", "max"), last_hp=("me_hp", "last"))
     side0 = per_side.xs(0, level="side")
     side1 = per_side.xs(1, level="side")
     known = np.isin(match_id, side0.index.to_numpy())
@@ -658,6 +758,8 @@ def validate_matches(matches: pd.DataFrame, frames: pd.DataFrame, source: str) -
                     problems.add(f"player:{column}", int(rows[k]), column,
                                  f"match {ids[k]}: {column} is {given[k]!r} but the frames of side {side} "
                                  f"have {frames_column} {in_frames[k]!r}", int(wrong.sum()))
+        _check_result_against_frames(rows, ids, text["winner"].to_numpy()[rows],
+                                     (ints["hp_0"][rows], ints["hp_1"][rows]), side0, side1, problems)
     problems.raise_if_any()
 
     out = pd.DataFrame({
@@ -678,5 +780,6 @@ def validate_matches(matches: pd.DataFrame, frames: pd.DataFrame, source: str) -
     return out.sort_values("match_id", kind="stable").reset_index(drop=True)
 
 
-__all__ = ["BOUNDS_TOLERANCE", "FRAME_COLUMN_NAMES", "MATCH_COLUMN_NAMES", "WINNERS", "LogBoundsWarning",
-           "LogProblem", "LogValidationError", "row_kind_of", "validate_frames", "validate_matches"]
+__all__ = ["BOUNDS_TOLERANCE", "FLOAT32_EXACT_INT", "FRAME_COLUMN_NAMES", "MATCH_COLUMN_NAMES", "WINNERS",
+           "LogBoundsWarning", "LogProblem", "LogValidationError", "duplicate_columns_message", "row_kind_of",
+           "validate_frames", "validate_matches"]

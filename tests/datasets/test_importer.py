@@ -309,8 +309,12 @@ def latin1_name(path):
     ("csv", extra_field_on_line_6, ", line 6: not a well-formed CSV file (Error tokenizing data. C error: "
                                    "Expected 50 fields in line 6, saw 51)"),
     ("jsonl", array_on_row_4, ", row 4: expected a JSON object"),
-    ("csv", latin1_name, ": not UTF-8 text"),
-], ids=["csv line with an extra field", "jsonl row that is not an object", "csv not utf-8"])
+    # the first 'human:alice' is on line 2 (row 1), character 15: "0,0,0,human:al" + the latin-1 byte
+    ("csv", latin1_name, ", line 2, column 'player_id': not UTF-8 text: byte 0xef at character 15 of the "
+                         "line (invalid continuation byte), near '0,0,0,human:al\\xefce,"),
+    ("jsonl", latin1_name, ", row 1, column 'player_id': not UTF-8 text: byte 0xef at character "),
+], ids=["csv line with an extra field", "jsonl row that is not an object", "csv not utf-8",
+        "jsonl not utf-8"])
 def test_a_malformed_file_is_named_with_its_row(fmt, damage, expected, user_log, tmp_path):
     source = write_log(user_log, tmp_path / f"log.{fmt}")
     damage(source)
@@ -392,3 +396,193 @@ def test_the_command_line_prints_a_one_line_summary(user_log, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == (f"imported 3 matches ({len(user_log)} rows) from 1 file into "
                              f"{(tmp_path / 'out').absolute()}\n")
+
+
+# ---- every bad input named: one test per class of the issue -----------------------------------------------
+def matches_of(frames: pd.DataFrame) -> pd.DataFrame:
+    """A matches table that agrees with ``frames`` (winner and HP from side 0's last frame)."""
+    last = frames[frames["side"] == 0].groupby("match_id").tail(1).set_index("match_id").sort_index()
+    me, opp = last["me_hp"].to_numpy(), last["opp_hp"].to_numpy()
+    return pd.DataFrame({"match_id": last.index, "player_0_id": "human:alice", "player_0_style": "human",
+                         "player_1_id": "human:bob", "player_1_style": "human",
+                         "winner": np.where(me > opp, "player_0", np.where(me < opp, "player_1", "draw")),
+                         "hp_0": np.rint(me * 100).astype(int), "hp_1": np.rint(opp * 100).astype(int),
+                         "duration_frames": last["frame"].to_numpy() + 1, "seed": -1})
+
+
+def test_a_matches_table_that_contradicts_the_frames_is_rejected(user_log, tmp_path):
+    frames = user_log.copy()
+    last_frame = frames.loc[frames["match_id"] == 1, "frame"].max()
+    # match 1 ends with side 1 knocked out: 0 HP on its own last row and on side 0's view of it
+    end = (frames["match_id"] == 1) & (frames["frame"] == last_frame)
+    frames.loc[end & (frames["side"] == 1), "me_hp"] = 0.0
+    frames.loc[end & (frames["side"] == 0), "opp_hp"] = 0.0
+    side0_hp = frames.loc[end & (frames["side"] == 0), "me_hp"].item()
+    source = write_log(frames, tmp_path / "log.parquet")
+    matches = matches_of(frames)
+    assert matches["winner"].tolist()[1] == "player_0"
+    assert import_logs(source, tmp_path / "ok", matches=write_log(matches, tmp_path / "good.csv")).is_dir()
+    # the table says player 1 won (with HP it cannot have): it agrees with itself, not with the frames
+    matches.loc[1, ["winner", "hp_0", "hp_1"]] = ["player_1", 0, 25]
+    matches_path = write_log(matches, tmp_path / "matches.csv")
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out", matches=matches_path)
+    message = str(info.value)
+    expected = (f"  - {matches_path}, line 3, column 'winner': match 1: winner is 'player_1' in the matches "
+                "table, but the frames end with side 1 knocked out (me_hp 0 on side 1's last frame, frame "
+                f"{last_frame}) and side 0 at me_hp {np.float32(side0_hp):g}, so the winner is player_0")
+    assert expected in message, message
+    assert f"  - {matches_path}, line 3, column 'hp_1': match 1: hp_1 is 25 in the matches table, but the " \
+           "frames end with side 1 at 0 HP" in message, message
+    assert not (tmp_path / "out").exists()
+    # a winner that contradicts the table's own HP (player 1 won with 0 HP left against 40)
+    matches.loc[1, ["winner", "hp_0", "hp_1"]] = ["player_1", 40, 0]
+    matches_path = write_log(matches, tmp_path / "matches.csv")
+    with pytest.raises(LogValidationError) as info:
+        import_logs(write_log(user_log, tmp_path / "clean.parquet"), tmp_path / "out", matches=matches_path)
+    assert str(info.value).startswith(
+        f"{matches_path}, line 3, columns winner, hp_0, hp_1: match 1: winner is 'player_1' but hp_0 is 40 "
+        "and hp_1 is 0; the winner contradicts the HP left (more HP left wins and equal HP is a draw)"), \
+        str(info.value)
+
+
+def test_integer_columns_are_cast_to_float32_only_when_no_value_changes(user_log, tmp_path):
+    frames = user_log.copy()
+    flags = ["me_guarding", "opp_crouching", "me_phase_active"]
+    for name in flags:  # int64 flag columns, as a CSV of 0 / 1 reads them: exact in float32, accepted
+        frames[name] = frames[name].round().astype(np.int64)
+    dest = import_logs(write_log(frames, tmp_path / "flags.parquet"), tmp_path / "flags")
+    stored = pd.read_parquet(dest / "frames")
+    assert all(stored[name].dtype == np.float32 for name in flags)
+    expected = frames.sort_values(["match_id", "frame", "side"])
+    assert all(stored[name].tolist() == expected[name].astype(float).tolist() for name in flags)
+    # a whole number float32 cannot hold exactly: the type found and the type expected are named
+    frames["me_busy"] = frames["me_busy"].round().astype(np.int64)
+    frames.loc[4, "me_busy"] = 2 ** 24 + 1
+    source = write_log(frames, tmp_path / "ints.parquet")
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out")
+    assert str(info.value).startswith(
+        f"{source}, row 5, column 'me_busy': got 16777217 in a column of type int64; expected float32, which "
+        "holds whole numbers exactly only up to 16,777,216 in magnitude, so this value would change on "
+        "import (integer columns are converted to float32 only when no value changes)"), str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_parquet_page_that_fails_its_checksum_is_named(user_log, tmp_path):
+    source = tmp_path / "log.parquet"
+    pq.write_table(pa.Table.from_pandas(user_log, preserve_index=False), source, write_page_checksum=True,
+                   use_dictionary=False, compression="NONE")
+    dest = import_logs(source, tmp_path / "ok")  # checksums present and right: imports
+    assert pq.read_metadata(dest / "frames" / "part-00000.parquet").num_rows == len(user_log)
+    metadata = pq.read_metadata(source)
+    chunk = metadata.row_group(0).column(metadata.schema.to_arrow_schema().names.index("me_hp"))
+    data = bytearray(source.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size - 4] ^= 0x01  # lowest bit of the last value
+    source.write_bytes(bytes(data))
+    assert pq.read_table(source).num_rows == len(user_log)  # unverified, the flip reads back silently
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out")
+    message = str(info.value)
+    assert message.startswith(f"{source}, row 1, column 'me_hp': a data page of this column in rows 1..720 "
+                              "(row group 1 of 1) fails its page checksum"), message
+    assert "copy or export it again" in message and "Traceback" not in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("delimiter, shown, option", [(";", "';'", "';'"), ("\t", "'\\t' (a tab)", "tab")])
+def test_a_csv_with_another_delimiter_is_named_and_imports_with_delimiter(delimiter, shown, option, user_log,
+                                                                          tmp_path):
+    source = tmp_path / "log.csv"
+    user_log.to_csv(source, index=False, sep=delimiter)
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out")
+    message = str(info.value)
+    assert message.startswith(f"{source}, line 1: the file seems to use {shown} as delimiter, not ',': its "
+                              f"header splits into 50 columns by {delimiter!r}"), message
+    assert f"pass --delimiter {option} (import_logs(..., delimiter={delimiter!r}))" in message
+    assert len(message) < 500  # not the 50 missing columns
+    dest = import_logs(source, tmp_path / "out", delimiter=option.strip("'"))  # ';' or 'tab'
+    assert pq.read_metadata(dest / "frames" / "part-00000.parquet").num_rows == len(user_log)
+
+
+def test_the_command_line_names_a_wrong_delimiter_without_a_traceback(user_log, tmp_path):
+    source = tmp_path / "log.csv"
+    user_log.to_csv(source, index=False, sep=";")
+    result = run_importer(str(source), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {source}, line 1: the file seems to use ';' as delimiter, "
+                                    "not ','")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    result = run_importer(str(source), "--out", str(tmp_path / "out"), "--delimiter", ";")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_repeated_column_name_is_named_as_repeated(fmt, user_log, tmp_path):
+    frames = user_log.copy()
+    frames.insert(9, "me_hp_again", frames["me_hp"])
+    columns = list(frames.columns)
+    columns[9] = "me_hp"
+    frames.columns = columns  # me_hp is column 9 (1-based) and column 10
+    source = tmp_path / f"log.{fmt}"
+    if fmt == "csv":
+        frames.to_csv(source, index=False)
+    else:
+        pq.write_table(pa.Table.from_arrays([pa.array(frames.iloc[:, i]) for i in range(len(columns))],
+                                            names=columns), source)
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out")
+    where_ = ", line 1" if fmt == "csv" else ""
+    assert str(info.value) == (f"{source}{where_}, column 'me_hp': me_hp appears twice (columns 9 and 10); "
+                               "each column must appear exactly once: delete or rename the extra copy")
+
+
+def test_the_same_file_given_twice_is_named(user_log, tmp_path):
+    source = write_log(user_log, tmp_path / "log.csv")
+    (tmp_path / "sub").mkdir()
+    again = tmp_path / "sub" / ".." / "log.csv"
+    with pytest.raises(LogValidationError) as info:
+        import_logs([source, again], tmp_path / "out")
+    assert str(info.value) == (f"{again}: this file was given twice (also as {str(source)!r}): as log files "
+                               "1 and 2 of 2; pass each file once (a match split across files needs each "
+                               "part once)")
+    with pytest.raises(LogValidationError, match="the matches file is also given as log file 1"):
+        import_logs([source], tmp_path / "out", matches=again)
+
+
+def test_a_read_only_output_folder_is_named_before_any_file_is_read(user_log, tmp_path, monkeypatch):
+    parent = tmp_path / "readonly"
+    parent.mkdir()
+    parent.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: let the check see the folder as a user would
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False if Path(path) == parent
+                            else real_access(path, mode, **kwargs))
+    bad = write_log(set_value(8, "action_name", "PUNCH")(user_log.copy()), tmp_path / "bad.csv")
+    try:
+        with pytest.raises(PermissionError) as info:  # not the log's error: the output is checked first
+            import_logs(bad, parent / "data" / "mine")
+    finally:
+        parent.chmod(0o755)
+    assert str(info.value) == (f"{parent / 'data' / 'mine'}: cannot write the dataset there: {parent} is "
+                               f"read-only (no permission to create the folder {parent / 'data'} in it); "
+                               f"choose another --out (dest) or make {parent} writable")
+    assert os.listdir(parent) == []
+
+
+def test_more_distinct_players_than_a_dataset_holds_are_named_before_validating(user_log, tmp_path):
+    pairs = 16_385  # one frame of 16,385 matches, each side a new player: 32,770 > 32,767
+    frames = user_log.iloc[np.tile([0, 1], pairs)].reset_index(drop=True)
+    frames["match_id"] = np.repeat(np.arange(pairs), 2)
+    frames["player_id"] = [f"player{i}" for i in range(len(frames))]
+    frames.loc[40, "action_name"] = "PUNCH"  # a bad row too: the player count is checked first
+    source = write_log(frames, tmp_path / "crowd.parquet")
+    with pytest.raises(LogValidationError) as info:
+        import_logs(source, tmp_path / "out")
+    assert str(info.value) == (
+        f"{source}, row 32768, column 'player_id': the logs name 32,770 distinct players ((player_id, style, "
+        "skill) combinations), more than the 32,767 a dataset holds (its player index is a 16-bit integer); "
+        "player number 32,768 ('player32767', 'human', 'human') first appears here. Import the logs as "
+        "several datasets")
+    assert not (tmp_path / "out").exists()

@@ -271,3 +271,50 @@ def test_a_match_missing_from_the_matches_table_is_named():
     with pytest.raises(LogValidationError, match=r"matches.csv, column 'match_id': 1 matches in the logs "
                                                  r"have no row in this matches table, e.g. match 1"):
         validate_matches(matches_for(frames).iloc[[0, 2]], frames, "matches.csv")
+
+
+def test_a_winner_that_contradicts_the_hp_left_is_named():
+    frames = validate_frames(synthetic_frames(), CSV)
+    matches = matches_for(frames).assign(winner=["player_0", "player_1", "draw"])  # hp_0 50, hp_1 0 each
+    with pytest.raises(LogValidationError) as info:
+        validate_matches(matches, frames, "matches.csv")
+    assert str(info.value).startswith(
+        "matches.csv, line 3, columns winner, hp_0, hp_1: match 1: winner is 'player_1' but hp_0 is 50 and "
+        "hp_1 is 0; the winner contradicts the HP left (more HP left wins and equal HP is a draw) (2 in all)")
+
+
+@pytest.mark.parametrize("knocked_out, winner, expected", [
+    ((0,), "player_0", "winner is 'player_0' in the matches table, but the frames end with side 0 knocked "
+                       "out (me_hp 0 on side 0's last frame, frame 6) and side 1 at me_hp"),
+    ((0, 1), "player_1", "winner is 'player_1' in the matches table, but the frames end with both sides at 0 "
+                         "HP on frame 6 (a double KO), so the match is a draw"),
+])
+def test_a_winner_that_contradicts_a_knockout_in_the_frames_is_named(knocked_out, winner, expected):
+    raw = synthetic_frames()
+    for side in knocked_out:  # match 2 (7 frames) ends with this side at 0 HP
+        raw.loc[(raw["match_id"] == 2) & (raw["frame"] == 6) & (raw["side"] == side), "me_hp"] = 0.0
+    frames = validate_frames(raw, CSV)
+    matches = matches_for(frames)
+    matches.loc[2, ["winner", "hp_0", "hp_1"]] = [winner, 0, 0]
+    with pytest.raises(LogValidationError) as info:
+        validate_matches(matches, frames, "matches.csv")
+    assert str(info.value).startswith(f"matches.csv, line 4, column 'winner': match 2: {expected}"), \
+        str(info.value)
+
+
+def test_a_repeated_column_in_a_table_is_named_without_the_column_list():
+    frames = synthetic_frames()
+    frames = pd.concat([frames, frames[["side"]]], axis=1)
+    error = rejected(frames, PARQUET)
+    assert str(error) == ("logs/pro.parquet, column 'side': side appears twice (columns 3 and 51); each "
+                          "column must appear exactly once: delete or rename the extra copy")
+
+
+def test_integer_observation_columns_are_accepted_only_when_exact_in_float32():
+    frames = synthetic_frames()
+    frames["me_guarding"] = frames["me_guarding"].round().astype(np.int64)  # a 0 / 1 flag column
+    assert validate_frames(frames, CSV)["me_guarding"].dtype == np.float32
+    frames.loc[3, "me_guarding"] = 2 ** 24 + 1
+    error = rejected(frames, CSV, allow_out_of_bounds=True)
+    assert str(error).startswith("logs/pro.csv, line 5, column 'me_guarding': got 16777217 in a column of "
+                                 "type int64; expected float32")
