@@ -210,9 +210,15 @@ def main(cfg: DictConfig) -> None:
     config: ExperimentConfig = OmegaConf.to_object(cfg)
     try:
         run_experiment(config)
-    except (ExperimentError, ValueError, FileNotFoundError) as err:
+    except (ExperimentError, ValueError, FileNotFoundError, OSError) as err:
         print(f"experiment.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C (the running step prints what it saved): one line, no traceback
+        rerun = shlex.join(["python", "experiment.py", *sys.argv[1:]])
+        print(f"interrupted: experiment {experiment_root(config)} stopped; rerun the same command to "
+              f"continue ({rerun}): finished steps are reused, an unfinished run starts over, the "
+              "tournament resumes", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ seeds, resuming and forfeits work: :mod:`evaluation.tournament`.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from agents.artifacts import FolderInUseError, StorageError, folder_lock
 from agents.rl.ray_runtime import RaySettings
 from envs.config_checks import check_overrides_or_exit
 from evaluation import protocol as eval_protocol
@@ -55,7 +57,7 @@ from evaluation.report import (
     write_report,
 )
 from evaluation.standings import pairing_table, print_standings, standings_table, write_standings
-from evaluation.tournament import TournamentLogError, TournamentResults, run_tournament
+from evaluation.tournament import LOG_NAME, TournamentLogError, TournamentResults, run_tournament
 
 DEFAULT_PARTICIPANTS = ["footsies", "reference"]  # the strongest scripted bot and the reference pool
 
@@ -276,8 +278,34 @@ def report(config: TournamentConfig, participants: list[Participant], results: T
 @hydra.main(version_base=None, config_path="conf", config_name="tournament")
 def main(cfg: DictConfig) -> None:
     config: TournamentConfig = OmegaConf.to_object(cfg)
-    # piped output (a log file, CI) gets wide tables instead of rich's 80-column default
-    run(config, Console() if sys.stdout.isatty() else Console(width=150))
+    out_dir = Path(to_absolute_path(config.tournament.out_dir))
+    try:
+        # one process at a time in out_dir, from the first match to the last table written
+        with folder_lock(out_dir, "tournament"):
+            # piped output (a log file, CI) gets wide tables instead of rich's 80-column default
+            run(config, Console() if sys.stdout.isatty() else Console(width=150))
+    except (FolderInUseError, StorageError) as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:  # Ctrl-C: one line saying what is saved and how to go on
+        print(interrupted_message(out_dir), file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def interrupted_message(out_dir: Path) -> str:
+    """How many matches the interrupted tournament logged in ``out_dir`` and the command that resumes it."""
+    overrides = [a for a in sys.argv[1:] if not a.startswith(("tournament.resume=", "+tournament.resume="))]
+    resume = shlex.join(["python", "tournament.py", *overrides, "tournament.resume=true"])
+    log = out_dir / LOG_NAME
+    matches = 0
+    try:
+        for line in log.read_text(encoding="utf-8").splitlines()[1:]:
+            try:
+                matches += len(json.loads(line).get("matches", []))
+            except (ValueError, AttributeError):
+                continue  # a torn last line: resuming cuts it off
+    except OSError:
+        return f"interrupted before {log} was started; nothing is saved: run {resume}"
+    return f"interrupted: {matches} matches are in {log}; resume with {resume}"
 
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import shlex
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,14 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.console import Console
 from tqdm.auto import tqdm
 
+from agents.artifacts import (
+    FolderInUseError,
+    StorageError,
+    describe_kind,
+    folder_kind,
+    folder_lock,
+    recover_folders_in,
+)
 from agents.bc import BCConfig, resolve_device
 from agents.checkpoint import (
     CheckpointError,
@@ -124,7 +134,7 @@ class TrainError(RuntimeError):
 
 # ---- the run folder and what it records ------------------------------------------------------------
 def run_directory(cfg: TrainConfig, default_name: str) -> Path:
-    return Path(cfg.train.logdir) / cfg.experiment / (cfg.train.run_name or default_name)
+    return Path(cfg.train.logdir).absolute() / cfg.experiment / (cfg.train.run_name or default_name)
 
 
 def run_fingerprint(cfg: TrainConfig, evaluator: RunEvaluator,
@@ -153,6 +163,11 @@ def prepare_run_directory(run_dir: Path, run: RunConfig,
     if not run_dir.exists():
         run_dir.mkdir(parents=True)
         return None
+    recover_folders_in(run_dir)  # checkpoints a killed run left half swapped in; its temp folders
+    kind = folder_kind(run_dir)
+    if kind is not None:
+        raise TrainError(f"{run_dir} is {describe_kind(kind)} (\"format\": {kind!r}), not a training run: "
+                         "it is left alone; choose another experiment= / train.run_name=")
     if not _is_run_folder(run_dir) and any(run_dir.iterdir()):
         raise TrainError(f"{run_dir} exists and is not a training run (no config.yaml, checkpoints or "
                          "TensorBoard events): it is left alone; choose another experiment= / "
@@ -223,10 +238,16 @@ def reused(run_dir: Path, results: dict[str, Any], step_name: str) -> dict[str, 
 # ---- the training run -----------------------------------------------------------------------------
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """One BC run, top to bottom; returns the final results (also in ``results.json``)."""
+    with ExitStack() as held:  # the run folder's lock, taken below, is released however the run ends
+        return _train_bc(cfg, held)
+
+
+def _train_bc(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     check_config(cfg)
     agent: BCConfig = cfg.agent
     rebalance = Rebalance(agent.rebalance)
     run_dir = run_directory(cfg, f"{rebalance.value}_seed{cfg.seed}")
+    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
     evaluator = make_evaluator(cfg)
     fingerprint = run_fingerprint(cfg, evaluator, parent=None)
     previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
@@ -327,6 +348,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
 def train_rl(cfg: TrainConfig) -> dict[str, Any]:
     """``agent=ppo`` (RLlib) or ``agent=sb3_ppo``: fine-tune a BC checkpoint (or start from scratch)."""
+    with ExitStack() as held:  # the run folder's lock, taken below, is released however the run ends
+        return _train_rl(cfg, held)
+
+
+def _train_rl(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     agent = cfg.agent
     for key in ("lr", "minibatch_size", "num_epochs"):
         if getattr(agent, key) <= 0:
@@ -344,6 +370,7 @@ def train_rl(cfg: TrainConfig) -> dict[str, Any]:
                          or "bc")
         parent = {"path": agent.init_from, "weights_sha256": manifest["weights"]["sha256"]}
     run_dir = run_directory(cfg, f"{agent.name}_{init_label}_seed{cfg.seed}")
+    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
     evaluator = make_evaluator(cfg)
     fingerprint = run_fingerprint(cfg, evaluator, parent)
     previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
@@ -414,9 +441,29 @@ def main(cfg: DictConfig) -> None:
         else:
             train_rl(config)
     except (TrainError, CheckpointError, ProtocolError, FileNotFoundError, ValueError, BCInitError,
-            UnknownBotError) as err:
+            UnknownBotError, StorageError, FolderInUseError) as err:
         print(f"train.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except KeyboardInterrupt as err:  # Ctrl-C: one line saying what is saved and how to go on
+        print(interrupted_message(config, getattr(err, "folder", None)), file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def interrupted_message(config: TrainConfig, run_dir: Path | None) -> str:
+    """What a Ctrl-C'd run left in ``run_dir`` (its ``last/`` checkpoint) and the command that goes on."""
+    overrides = [a for a in sys.argv[1:] if not a.startswith(("train.resume=", "+train.resume="))]
+    rerun = shlex.join(["python", "train.py", *overrides])
+    if run_dir is None:
+        return f"interrupted before the run started; nothing was saved: rerun {rerun}"
+    try:
+        step = read_manifest(run_dir / "last").get("step")
+    except CheckpointError:
+        return f"interrupted: {run_dir} has no checkpoint yet; rerun {rerun} to start it over"
+    unit = "epoch" if config.agent.name == "bc" else "env step"
+    if config.agent.name == "sb3_ppo":  # SB3 runs do not resume (train_rl says so)
+        return (f"interrupted: {run_dir} has last/ at {unit} {step}; agent=sb3_ppo cannot resume: "
+                f"start it over with {rerun} train.overwrite=true")
+    return f"interrupted: {run_dir} has last/ at {unit} {step}; resume with {rerun} train.resume=true"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ A checkpoint is written whole into a hidden temp folder beside ``<checkpoint>`` 
 once (:func:`agents.artifacts.write_folder`): a reader never sees new weights next to an old
 manifest, and a crash mid-save leaves the previous checkpoint in place. Only a checkpoint (or an
 empty folder) is ever replaced. The manifest records the weights' hash, so a weights file
-truncated later is detected at load time instead of loading half-written tensors. The
+truncated or swapped later is detected at load time instead of loading half-written or foreign
+tensors; a manifest without the hash is refused, not trusted. The
 architecture is looked up in :data:`ARCHITECTURES` by name, never imported from a string in the file.
 """
 
@@ -30,7 +31,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from agents.artifacts import MANIFEST_NAME, read_json_manifest, sha256_file, write_folder
+from agents.artifacts import (
+    MANIFEST_NAME,
+    is_sha256,
+    read_json_manifest,
+    recover_folder,
+    sha256_file,
+    write_folder,
+)
 from agents.bc import BCPolicy
 from agents.errors import CheckpointError  # re-exported: agents.checkpoint.CheckpointError
 from agents.networks import PolicyNetwork
@@ -66,7 +74,9 @@ def save_checkpoint(path: str | Path, network: PolicyNetwork, *,
     ``metadata`` (JSON-serialisable: rebalancing config, dataset hash, metrics, training state...)
     is stored in the manifest next to what loading needs. The folder is built beside ``path`` and
     swapped in whole; an existing checkpoint there is replaced (unless ``overwrite=False``), anything
-    else there raises :class:`FileExistsError`. Returns the folder.
+    else there raises :class:`FileExistsError`. A full disk (or a read-only or forbidden folder) is
+    :class:`agents.artifacts.StorageError` naming ``path``; the previous checkpoint stays as it was,
+    as it does when the process is killed mid-save. Returns the folder.
     """
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
@@ -105,8 +115,12 @@ def _manifest(network: PolicyNetwork, tensors: Mapping[str, torch.Tensor], weigh
 # ---- reading ---------------------------------------------------------------------------------------
 def checkpoint_dir(path: str | Path) -> Path:
     """The checkpoint folder for ``path``: the folder itself, its manifest or weights file, or a run
-    folder holding ``best/`` (preferred) or ``last/``."""
+    folder holding ``best/`` (preferred) or ``last/``. A save that a killed process left half swapped
+    in is finished or undone first (:func:`agents.artifacts.recover_folder`)."""
     path = Path(path)
+    for folder in (path, path / "best", path / "last"):
+        if not folder.exists():
+            recover_folder(folder)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
     if path.is_file():
@@ -145,7 +159,26 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if list(manifest["action_names"]) != list(ACTION_NAMES):
         raise CheckpointError(f"{manifest_path}: action names {manifest['action_names']} do not match "
                               f"this code's action set {list(ACTION_NAMES)}")
+    _check_weights_entry(manifest["weights"], manifest_path)
     return manifest
+
+
+def _check_weights_entry(weights: Any, manifest_path: Path) -> None:
+    """``"weights"`` names a file in the checkpoint folder and its sha256. The hash is required: a
+    manifest without it would load whatever weights file sits next to it, so it is refused."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{manifest_path} is corrupt: \"weights\" must be {{file, sha256, tensors}}, "
+                              f"got {type(weights).__name__}")
+    file = weights.get("file", WEIGHTS_NAME)
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        raise CheckpointError(f"{manifest_path} is corrupt: weights.file must be a file name in the "
+                              f"checkpoint folder, got {file!r}")
+    digest = weights.get("sha256")
+    if not is_sha256(digest):
+        what = "is missing" if digest is None else f"is not a sha256 hex digest ({digest!r})"
+        raise CheckpointError(f"{manifest_path}: field weights.sha256 {what}; the hash of {file} is "
+                              "required (a checkpoint without it could hold any weights), so it is not "
+                              "loaded; save the checkpoint again with this code")
 
 
 def _build_network(manifest: dict[str, Any], manifest_path: Path) -> PolicyNetwork:
@@ -173,11 +206,11 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"
     manifest = read_manifest(folder)
     manifest_path = folder / MANIFEST_NAME
     network = _build_network(manifest, manifest_path)
-    weights_path = folder / str(manifest["weights"].get("file", WEIGHTS_NAME))
+    weights_path = folder / manifest["weights"].get("file", WEIGHTS_NAME)  # read_manifest checked it
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path} is missing: {manifest_path} lists it as the weights")
-    expected_hash = manifest["weights"].get("sha256")
-    if expected_hash and sha256_file(weights_path) != expected_hash:
+    expected_hash = manifest["weights"]["sha256"]  # required: read_manifest refuses a manifest without it
+    if sha256_file(weights_path) != expected_hash:
         raise CheckpointError(f"{weights_path} is corrupt or truncated: its sha256 does not match the "
                               f"one recorded in {manifest_path} ({expected_hash[:12]}...)")
     try:

@@ -13,21 +13,20 @@ The bot's command is ``argmax(logits)``: any logit adjustment of the checkpoint 
 into the output bias, so an engine needs nothing but the model and the manifest.
 
 Loading checks the manifest first (format and version, observation encoding, action names, the
-model file's sha256) and then the model's declared inputs and outputs, and raises
-:class:`~agents.errors.BundleError` naming the file and what was expected. ONNX files are protobuf
-data, never unpickled; this module does not import torch, so playing an exported bot does not
-need it.
+model file's sha256, which every listed model must have: a bundle without it is refused) and then
+the model's declared inputs and outputs, and raises :class:`~agents.errors.BundleError` naming the
+file and what was expected. ONNX files are protobuf data, never unpickled; this module does not
+import torch, so playing an exported bot does not need it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.artifacts import MANIFEST_NAME, read_json_manifest, sha256_file
+from agents.artifacts import MANIFEST_NAME, is_sha256, read_json_bounded, read_json_manifest, sha256_file
 from agents.errors import BundleError
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import ENCODING_VERSION, OBS_DIM
@@ -40,9 +39,11 @@ OUTPUT_NAME = "logits"
 
 
 def _peek_format(manifest_path: Path) -> str | None:
+    if not manifest_path.is_file():
+        return None
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json_bounded(manifest_path)  # a hostile manifest is refused later, by the loader
+    except ValueError:
         return None
     return data.get("format") if isinstance(data, dict) else None
 
@@ -109,7 +110,29 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
     if names != list(ACTION_NAMES):
         raise BundleError(f"{manifest_path}: action names {names} do not match this code's action set "
                           f"{list(ACTION_NAMES)}")
+    models = manifest["models"]
+    if not isinstance(models, dict) or not models:
+        raise BundleError(f"{manifest_path} is corrupt: 'models' must map a variant to {{file, sha256}}")
+    for variant, entry in models.items():
+        _check_model_entry(entry, variant, manifest_path)
     return manifest
+
+
+def _check_model_entry(entry: Any, variant: str, manifest_path: Path) -> None:
+    """A model entry names a file in the bundle folder and its sha256; without the hash any model
+    file could be swapped in unnoticed, so a missing one is refused, not skipped."""
+    if not isinstance(entry, dict):
+        raise BundleError(f"{manifest_path} is corrupt: models.{variant} must be {{file, sha256}}, got "
+                          f"{type(entry).__name__}")
+    file = entry.get("file", MODEL_FILES.get(variant))
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        raise BundleError(f"{manifest_path} is corrupt: models.{variant}.file must be a file name in the "
+                          f"bundle folder, got {file!r}")
+    digest = entry.get("sha256")
+    if not is_sha256(digest):
+        what = "is missing" if digest is None else f"is not a sha256 hex digest ({digest!r})"
+        raise BundleError(f"{manifest_path}: field models.{variant}.sha256 {what}; the hash of {file} "
+                          "is required (a bundle without it could hold any model), re-export the bot")
 
 
 def session_options(threads: int = 1) -> Any:
@@ -197,17 +220,15 @@ def load_bundle(path: str | Path, variant: str | None = None, *, threads: int = 
         raise BundleError(f"unknown model variant {variant!r}; a bundle may hold {sorted(MODEL_FILES)}")
     manifest = read_bundle_manifest(folder)
     manifest_path = folder / MANIFEST_NAME
-    entry = manifest["models"].get(variant) if isinstance(manifest["models"], dict) else None
+    entry = manifest["models"].get(variant)  # read_bundle_manifest checked every entry's file and hash
     if entry is None:
-        available = sorted(manifest["models"]) if isinstance(manifest["models"], dict) else []
         hint = " (export with export.quantize=true to add it)" if variant == "int8" else ""
-        raise BundleError(f"{manifest_path} lists no {variant} model{hint}; it has {available}")
-    model_path = folder / str(entry.get("file", MODEL_FILES[variant]))
+        raise BundleError(f"{manifest_path} lists no {variant} model{hint}; it has "
+                          f"{sorted(manifest['models'])}")
+    model_path = folder / entry.get("file", MODEL_FILES[variant])
     if not model_path.is_file():
         raise BundleError(f"{model_path} is missing: {manifest_path} lists it as the {variant} model")
-    expected = entry.get("sha256")
-    if not expected:
-        raise BundleError(f"{manifest_path} is corrupt: the {variant} model has no sha256")
+    expected = entry["sha256"]
     if sha256_file(model_path) != expected:
         raise BundleError(f"{model_path} is corrupt, truncated or replaced: its sha256 does not match the "
                           f"one recorded in {manifest_path} ({expected[:12]}...)")

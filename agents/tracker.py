@@ -60,7 +60,8 @@ class RunTracker:
         self.best: tuple[float, float] | None = tuple(state["best"]) if state.get("best") else None
         self.best_step = int(state.get("best_step", -1))
         self.last_eval_step = int(state.get("last_eval_step", -1))
-        self.writer = SummaryWriter(str(run_dir), purge_step=state.get("step"))
+        # a resumed run drops events logged after its last checkpoint (they are logged again)
+        self.writer = SummaryWriter(str(run_dir), purge_step=state["step"] + 1 if state else None)
         if not state:  # a resumed run keeps the config it started with (resume checks it is the same)
             self.writer.add_text("config", f"```yaml\n{config_yaml}\n```", global_step=0)
             atomic_write_text(self.run_dir / "config.yaml", config_yaml)

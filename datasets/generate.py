@@ -29,6 +29,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from agents.artifacts import StorageError, recover_folder
 from agents.registry import UnknownBotError, make_policy
 from datasets.load import LogDataset, load_dataset
 from datasets.manifest import CARD_NAME, MANIFEST_NAME, DatasetError, DatasetVersionError, read_manifest
@@ -49,7 +50,7 @@ class GenerateConfig:
     matches_per_pairing: int = 40  # per pairing of players; 3 players -> 6 pairings
     seed: int = 0
     out: str = "data/default"  # relative paths are relative to where you run the command
-    overwrite: bool = False  # replace an existing dataset at `out` (only once the new one is complete)
+    overwrite: bool = False  # replace a dataset at `out` once the new one is complete (never anything else)
     shard_rows: int = DEFAULT_SHARD_ROWS  # rows per frames/part-NNNNN.parquet
     batch_size: int = 1024  # concurrent matches per engine wave
     observation_delay: int = 0  # frames of reaction time, as in the env option
@@ -133,6 +134,7 @@ def ensure_default_dataset(path: str | Path | None = None, *, config: GenerateCo
     replaced by ``path``.
     """
     path = Path(path) if path is not None else default_dataset_path()
+    recover_folder(path)  # a regeneration killed between its renames: finish or undo it first
     if not path.exists():
         config = replace(config or GenerateConfig(), out=str(path), overwrite=False)
         try:
@@ -159,7 +161,7 @@ def main(cfg: DictConfig) -> None:
     start = time.perf_counter()
     try:
         path = generate(config)
-    except (FileExistsError, UnknownBotError, ValueError) as err:
+    except (FileExistsError, UnknownBotError, ValueError, StorageError) as err:
         raise SystemExit(f"datasets.generate: {err}") from None
     seconds = time.perf_counter() - start
     print((path / CARD_NAME).read_text(encoding="utf-8"))

@@ -14,14 +14,13 @@ pyarrow version, so the same seed gives the same hash on any machine.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from agents.artifacts import MANIFEST_NAME
+from agents.artifacts import MANIFEST_NAME, read_json_bounded
 from datasets.schema import ENCODING_VERSION, FRAME_SCHEMA, SCHEMA_VERSION
 
 DATASET_FORMAT = "fightlab-logs"  # the manifest's "format": what marks a folder as a dataset
@@ -117,11 +116,7 @@ def read_manifest(path: str | Path, *, check_versions: bool = True) -> dict[str,
     if not manifest_path.is_file():
         raise DatasetError(f"{manifest_path} is missing: {path} is not a FightLab dataset (a dataset "
                            "folder holds manifest.json, frames/ and matches.parquet)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{manifest_path} is corrupt (not valid JSON: {err}); regenerate or "
-                           "re-import the dataset") from err
+    manifest = read_json_bounded(manifest_path, error=DatasetError)  # size and nesting bounded
     if not isinstance(manifest, dict):
         raise DatasetError(f"{manifest_path} is corrupt: expected a JSON object, got "
                            f"{type(manifest).__name__}")

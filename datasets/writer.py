@@ -12,8 +12,12 @@ concurrent matches frame by frame (match by match, side 0 then side 1 within a f
 
 Nothing is written in place: shards, ``matches.parquet``, ``manifest.json`` and the card go to a
 hidden temp folder next to the target, which is renamed onto the target only when everything is
-complete. A crash or an exception leaves no partial dataset behind, and an existing dataset is
-replaced only with ``overwrite=True``, and only after the new one is complete.
+complete. An exception leaves no partial dataset behind; a killed process leaves only that hidden
+folder, which the next writer of the same path removes (:func:`agents.artifacts.recover_folder`, which
+also finishes or undoes a replacement killed between its renames). An existing dataset is replaced
+only with ``overwrite=True``, only after the new one is complete, and only if it is a dataset (its
+manifest says so): a checkpoint or any other folder is refused, naming what it is. A full disk is
+:class:`agents.artifacts.StorageError` ("no space left on device while writing PATH").
 
 :func:`write_dataset` writes an in-memory (already validated) frames and matches table through the
 same writer, so imported logs and generated logs share one layout, one manifest and one hash.
@@ -328,7 +332,8 @@ class DatasetWriter:
         """Collect finished shard writes (re-raising their errors), waiting until <= ``keep`` remain."""
         while self._pending and (self._pending[0][0].done() or len(self._pending) > keep):
             future, buffers = self._pending.popleft()
-            future.result()
+            with artifacts.storage_errors(self.path):
+                future.result()
             self._free_buffers.append(buffers)
 
     def _write_shard(self, target: Path, columns: dict[str, np.ndarray],
@@ -356,22 +361,23 @@ class DatasetWriter:
         if self._closed:
             return self.path
         try:
-            self._flush()
-            self._reclaim(keep=0)
-            self._executor.shutdown(wait=True)
-            self._free_buffers.clear()
-            self._closed = True
-            if self._num_rows == 0:
-                raise ValueError(f"nothing to write to {self.path}: no frames were recorded")
-            matches = self._matches_table()
-            pq.write_table(matches, self._tmp / MATCHES_NAME, compression=self.compression)
-            (self._tmp / MANIFEST_NAME).write_text(
-                json.dumps(self._manifest(matches.num_rows), indent=2, default=str) + "\n",
-                encoding="utf-8")
-            from datasets.card import write_card  # card reads datasets; imported late to keep layers flat
+            with artifacts.storage_errors(self.path):
+                self._flush()
+                self._reclaim(keep=0)
+                self._executor.shutdown(wait=True)
+                self._free_buffers.clear()
+                self._closed = True
+                if self._num_rows == 0:
+                    raise ValueError(f"nothing to write to {self.path}: no frames were recorded")
+                matches = self._matches_table()
+                pq.write_table(matches, self._tmp / MATCHES_NAME, compression=self.compression)
+                (self._tmp / MANIFEST_NAME).write_text(
+                    json.dumps(self._manifest(matches.num_rows), indent=2, default=str) + "\n",
+                    encoding="utf-8")
+                from datasets.card import write_card  # card reads datasets; imported late: layers stay flat
 
-            write_card(self._tmp, name=self.path.name)
-            publish(self._tmp, self.path, overwrite=self.overwrite)
+                write_card(self._tmp, name=self.path.name)
+                publish(self._tmp, self.path, overwrite=self.overwrite)
         except BaseException:
             self.abort()
             raise
@@ -461,7 +467,8 @@ def publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
     """Move the complete dataset folder ``tmp`` onto ``target`` (:func:`agents.artifacts.publish_folder`).
 
     With ``overwrite``, an existing dataset is first renamed aside, then removed once the new one
-    is in place; if the swap fails the old one is put back.
+    is in place; if the swap fails the old one is put back, and if the process is killed between
+    the renames the next writer of ``target`` finishes or undoes it (:func:`agents.artifacts.recover_folder`).
     """
     artifacts.publish_folder(tmp, target, overwrite=overwrite, kind=DATASET_FORMAT,
                              overwrite_hint=OVERWRITE_HINT)

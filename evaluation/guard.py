@@ -9,8 +9,19 @@ offender, with the reason):
 * ``act`` raised: every row of that batched call faults (the batch cannot be attributed);
 * ``act`` returned the wrong shape or a non-integer dtype: every row faults;
 * ``act`` returned out-of-range ids: only those rows fault;
-* ``act`` took longer than ``time_budget_s`` for the batched call: every row faults. The first
-  call is a warm-up (numba compiles, torch initialises lazily, caches fill) and is never timed.
+* ``act`` used more than ``time_budget_s`` of CPU time for the batched call: every row faults. The
+  first call is a warm-up (numba compiles, torch initialises lazily, caches fill) and is never timed.
+
+**Why CPU time, not wall time.** The budget is measured with :func:`time.thread_time`: the CPU time
+the calling thread spent inside ``act``. Wall time also counts the time the operating system keeps
+the process waiting for a core, so on a loaded machine (a Ray tournament on 2 busy cores) a 10 ms
+decision can take a second of wall time and a bot would forfeit matches it plays identically on an
+idle machine: the table would depend on the load. CPU time does not grow with load, so the same seed
+gives the same table, while a bot that is slow because it computes too much (an endless search, a
+huge network) still forfeits. What it does not charge: time spent waiting (``sleep``, I/O, locks) and
+work handed to other threads (a bot that uses an intra-op thread pool is charged for the calling
+thread's share only; the tournament runs torch and ONNX Runtime with one thread, so theirs is all of
+it). A call that never returns is out of any budget's reach: the guard measures calls that end.
 
 The guard always returns valid commands (``NO_ACTION`` in faulted rows), so the caller can keep
 stepping the other matches; :attr:`GuardedPolicy.last_fault` says what went wrong in the last call.
@@ -42,7 +53,8 @@ class GuardedPolicy:
 
     Args:
         policy: the wrapped policy.
-        time_budget_s: the most one batched ``act`` call may take (seconds), ``None`` for no limit.
+        time_budget_s: the most CPU time (seconds, :func:`time.thread_time`) one batched ``act`` call
+            may use, ``None`` for no limit.
         name: the label the tournament knows the policy by (defaults to the policy's ``name``).
     """
 
@@ -70,18 +82,19 @@ class GuardedPolicy:
         self.last_fault = None
         warm_up = self.calls == 0
         self.calls += 1
-        start = time.perf_counter()
+        start_cpu, start_wall = time.thread_time(), time.perf_counter()
         try:
             raw = self.policy.act(obs)
         except Exception as err:  # noqa: BLE001 - any bot bug becomes a forfeit, not a crash
             self.last_fault = Fault(np.ones(batch, dtype=bool), f"act raised {type(err).__name__}: {err}")
             return np.zeros(batch, dtype=np.int64)
-        elapsed = time.perf_counter() - start
+        cpu = time.thread_time() - start_cpu  # the budget: unlike wall time, it does not grow with load
+        wall = time.perf_counter() - start_wall  # reported only
         actions, fault = _validate(raw, batch)
-        if fault is None and not warm_up and self.time_budget_s is not None and elapsed > self.time_budget_s:
+        if fault is None and not warm_up and self.time_budget_s is not None and cpu > self.time_budget_s:
             fault = Fault(np.ones(batch, dtype=bool),
-                          f"timeout: one batched act call took {elapsed * 1000:.0f} ms, over the "
-                          f"{self.time_budget_s * 1000:.0f} ms budget")
+                          f"timeout: one batched act call used {cpu * 1000:.0f} ms of CPU time "
+                          f"({wall * 1000:.0f} ms wall), over the {self.time_budget_s * 1000:.0f} ms budget")
         self.last_fault = fault
         return actions
 

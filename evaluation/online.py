@@ -16,7 +16,7 @@ intervals are :class:`envs.win_record.WinRecord`'s; seeds come from :mod:`envs.s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -38,71 +38,38 @@ from envs.win_record import WinRecord  # noqa: E402
 
 
 @dataclass(frozen=True)
-class OpponentResult:
-    """One opponent's matches from the bot's point of view: the opponent's name and a record."""
+class OpponentResult(WinRecord):
+    """One opponent's matches from the bot's point of view: a :class:`WinRecord` with its name."""
 
-    opponent: str
-    record: WinRecord
-
-    @property
-    def wins(self) -> int:
-        return self.record.wins
+    opponent: str = ""
 
     @property
-    def losses(self) -> int:
-        return self.record.losses
-
-    @property
-    def draws(self) -> int:
-        return self.record.draws
-
-    @property
-    def matches(self) -> int:
-        return self.record.matches
-
-    @property
-    def win_rate(self) -> float:
-        return self.record.win_rate
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return self.record.interval
+    def record(self) -> WinRecord:
+        return WinRecord(self.wins, self.draws, self.losses)
 
 
-@dataclass
-class OnlineResult:
-    """Win rate against a pool, per opponent, and what the bot pressed.
+@dataclass(frozen=True)
+class OnlineResult(WinRecord):
+    """Win rate against a pool (the pooled :class:`WinRecord`), per opponent, and what the bot pressed.
 
     ``action_distribution`` is the share of each command over every frame the bot played (all
     opponents); ``reference_distribution`` is the pros' logged share when one was given.
     """
 
-    opponents: list[OpponentResult]
-    action_distribution: pd.Series
+    opponents: tuple[OpponentResult, ...] = ()
+    action_distribution: pd.Series | None = None
     reference_distribution: pd.Series | None = None
     seed: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def pooled(cls, opponents: Sequence[OpponentResult], **fields: object) -> OnlineResult:
+        total = sum((o.record for o in opponents), WinRecord())
+        return cls(total.wins, total.draws, total.losses, opponents=tuple(opponents), **fields)
 
     @property
     def record(self) -> WinRecord:
         """The pooled record over every opponent."""
-        return sum((o.record for o in self.opponents), WinRecord())
-
-    @property
-    def wins(self) -> int:
-        return self.record.wins
-
-    @property
-    def matches(self) -> int:
-        return self.record.matches
-
-    @property
-    def win_rate(self) -> float:
-        return self.record.win_rate
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return self.record.interval
+        return WinRecord(self.wins, self.draws, self.losses)
 
     def metrics(self) -> dict[str, float]:
         """Flat ``{name: value}`` for TensorBoard and results files (names without the ``online/`` prefix)."""
@@ -138,14 +105,17 @@ def evaluate_online(policy: Policy, opponents: Sequence[str | Policy] = REFERENC
         opponent = make_policy(spec, params)
         played = play_matches(policy, opponent, matches_per_opponent, seed=opponent_seed, params=params,
                               observation_delay=observation_delay)
-        results.append(OpponentResult(getattr(opponent, "name", str(spec)), played.record))
+        record = played.record
+        results.append(OpponentResult(record.wins, record.draws, record.losses,
+                                      opponent=getattr(opponent, "name", str(spec))))
         counts += played.action_counts[:, 0].sum(axis=0)
     distribution = pd.Series(counts / max(counts.sum(), 1), index=list(ACTION_NAMES), name="bot")
     reference = None
     if reference_distribution is not None:
         ref = np.asarray(reference_distribution, dtype=np.float64)
         reference = pd.Series(ref / max(ref.sum(), 1e-12), index=list(ACTION_NAMES), name="pros")
-    return OnlineResult(results, distribution, reference, seed)
+    return OnlineResult.pooled(results, action_distribution=distribution, reference_distribution=reference,
+                               seed=seed)
 
 
 def action_distribution_figure(result: OnlineResult, title: str = "commands pressed") -> Figure:

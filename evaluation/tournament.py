@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from agents.artifacts import atomic_write_text
+from agents.artifacts import TOURNAMENT, atomic_write_text, describe_kind, folder_kind, folder_lock
 from agents.rl.ray_runtime import init_ray
 from envs.actions import NUM_ACTIONS
 from envs.engine import DRAW, DuelEngine
@@ -391,6 +391,37 @@ class TournamentResults:
 
 
 # ---- running a tournament -------------------------------------------------------------------------
+# what a tournament writes into out_dir besides its log (evaluation.standings, evaluation.report)
+TOURNAMENT_FILES = ("results.json", "results.md", "standings.csv", "pairings.csv", "win_rates.png",
+                    "report.json", "report.md", "report.csv", "accuracy_vs_win_rate.png", "tensorboard")
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse an ``out_dir`` that is something else: an artifact folder of another kind (a checkpoint,
+    a dataset, a bundle...), or a folder without a match log that holds files a tournament would
+    overwrite (a training run's ``results.json``...). A missing or empty folder, a folder of
+    unrelated files, or a tournament's own folder is fine. Raises :class:`FileExistsError`."""
+    out_dir = Path(out_dir)
+    if not (out_dir.exists() or out_dir.is_symlink()):
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"tournament out_dir {out_dir} is a file, not a folder; choose another "
+                              "tournament.out_dir")
+    kind = folder_kind(out_dir)
+    if kind is not None and kind != TOURNAMENT:
+        raise FileExistsError(f"tournament out_dir {out_dir} is {describe_kind(kind)} (\"format\": "
+                              f"{kind!r}), not a tournament folder; it is left alone: choose another "
+                              "tournament.out_dir")
+    if kind is None:
+        clash = [name for name in (*TOURNAMENT_FILES, "config.yaml", "best", "last")
+                 if (out_dir / name).exists()]
+        if clash:
+            raise FileExistsError(f"tournament out_dir {out_dir} holds {', '.join(clash)} but no {LOG_NAME}: "
+                                  "it is not a tournament folder (a training run?) and a tournament would "
+                                  "overwrite those files; choose another tournament.out_dir, or delete "
+                                  "them if they are an old tournament's tables")
+
+
 def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
                    matches_per_pairing: int = 96, seed: int = 0, resume: bool = False,
                    overwrite: bool = False, backend: str = "local", wave_matches: int = 4096,
@@ -406,6 +437,10 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
     tournament (same :func:`fingerprint`) and start over otherwise.
     ``protocol`` (the evaluation protocol's record) is written into the log header. Participants
     must already be checked (:func:`evaluation.participants.check_participants`).
+
+    ``out_dir`` is locked while this runs (:func:`agents.artifacts.folder_lock`): a second process
+    on the same tournament gets :class:`agents.artifacts.FolderInUseError` instead of playing every
+    match again. A folder that is not a tournament is never written into (:func:`check_out_dir`).
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -417,50 +452,54 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
     expected = fingerprint(participants, seed=seed, matches_per_pairing=matches_per_pairing,
                            block_matches=block_matches, params=params,
                            observation_delay=observation_delay, protocol=protocol)
-    log = MatchLog(Path(out_dir) / LOG_NAME)
-    done: dict[str, dict[str, Any]] = {}
-    if log.path.exists() and resume:
-        try:
-            header, done = log.read()
-            _check_resumable(log.path, header, expected)
-        except TournamentLogError:
-            if not overwrite:
-                raise
-            log.create({"fingerprint": expected})  # another tournament: start over, as asked
-            done = {}
-    elif log.path.exists() and not overwrite:
-        raise FileExistsError(f"{log.path} already holds a tournament: resume it with "
-                              "tournament.resume=true, or start over with tournament.overwrite=true")
-    else:
-        log.create({"fingerprint": expected})
-    todo = [b for b in blocks if b.key not in done]
-    bar = tqdm(total=sum(b.num_matches for b in todo), unit="match", desc="tournament",
-               disable=not progress or not todo)
-    fresh: list[dict[str, Any]] = []
-
-    def finished(record: dict[str, Any]) -> None:
-        log.append(record)
-        fresh.append(record)
-        if backend == "ray":
-            bar.update(len(record["matches"]))
-
-    with bar:
-        if backend == "local":
-            for wave in waves(todo, wave_matches):
-                play_wave(wave, by_label, params=params, time_budget_s=time_budget_s,
-                          observation_delay=observation_delay, on_block=finished, on_matches_done=bar.update)
+    out_dir = Path(out_dir)
+    with folder_lock(out_dir, "tournament"):  # one process at a time plays (or resumes) this tournament
+        check_out_dir(out_dir)
+        log = MatchLog(out_dir / LOG_NAME)
+        done: dict[str, dict[str, Any]] = {}
+        if log.path.exists() and resume:
+            try:
+                header, done = log.read()
+                _check_resumable(log.path, header, expected)
+            except TournamentLogError:
+                if not overwrite:
+                    raise
+                log.create({"fingerprint": expected})  # another tournament: start over, as asked
+                done = {}
+        elif log.path.exists() and not overwrite:
+            raise FileExistsError(f"{log.path} already holds a tournament: resume it with "
+                                  "tournament.resume=true, or start over with tournament.overwrite=true")
         else:
-            for records in _ray_waves(waves(todo, wave_matches), by_label, params, time_budget_s,
-                                      ray_address, ray_num_cpus, observation_delay):
-                for record in records:
-                    finished(record)
-    keys = {b.key for b in blocks}
-    records = [r for r in done.values() if r["key"] in keys] + fresh
-    results = TournamentResults.from_records(participants, records, seed=seed,
-                                             matches_per_pairing=matches_per_pairing)
-    results.played_now = sum(len(r["matches"]) for r in fresh)
-    results.fingerprint = expected
-    return results
+            log.create({"fingerprint": expected})
+        todo = [b for b in blocks if b.key not in done]
+        bar = tqdm(total=sum(b.num_matches for b in todo), unit="match", desc="tournament",
+                   disable=not progress or not todo)
+        fresh: list[dict[str, Any]] = []
+
+        def finished(record: dict[str, Any]) -> None:
+            log.append(record)
+            fresh.append(record)
+            if backend == "ray":
+                bar.update(len(record["matches"]))
+
+        with bar:
+            if backend == "local":
+                for wave in waves(todo, wave_matches):
+                    play_wave(wave, by_label, params=params, time_budget_s=time_budget_s,
+                              observation_delay=observation_delay, on_block=finished,
+                              on_matches_done=bar.update)
+            else:
+                for records in _ray_waves(waves(todo, wave_matches), by_label, params, time_budget_s,
+                                          ray_address, ray_num_cpus, observation_delay):
+                    for record in records:
+                        finished(record)
+        keys = {b.key for b in blocks}
+        records = [r for r in done.values() if r["key"] in keys] + fresh
+        results = TournamentResults.from_records(participants, records, seed=seed,
+                                                 matches_per_pairing=matches_per_pairing)
+        results.played_now = sum(len(r["matches"]) for r in fresh)
+        results.fingerprint = expected
+        return results
 
 
 def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Participant],

@@ -174,10 +174,10 @@ def test_a_changed_bc_config_recomputes_the_steps_that_depend_on_it(experiment):
     ppo_run = next(folder.glob("ppo_*_seed0"))
     before = {run.name: json.loads((run / "results.json").read_text())["fingerprint"]
               for run in (*(folder / f"{r}_seed0" for r in SMALL["rebalances"]), ppo_run)}
-    changed = [*experiment.command, f"scale.bc_epochs={SMALL['bc_epochs'] + 1}"]
+    changed = [*experiment.command, "scale.hidden_sizes=[32]"]  # another network: every BC bot changes
     refused = subprocess.run(changed, cwd=experiment.cwd, capture_output=True, text=True, timeout=900)
     assert refused.returncode != 0
-    assert f"config.agent.epochs: {SMALL['bc_epochs']} -> {SMALL['bc_epochs'] + 1}" in refused.stderr
+    assert f"config.agent.hidden_sizes: {SMALL['hidden_sizes']} -> [32]" in refused.stderr
     assert "train.overwrite=true" in refused.stderr and "Traceback" not in refused.stderr
 
     redone = subprocess.run([*changed, "overwrite=true"], cwd=experiment.cwd, capture_output=True, text=True,
@@ -185,7 +185,8 @@ def test_a_changed_bc_config_recomputes_the_steps_that_depend_on_it(experiment):
     assert redone.returncode == 0, redone.stderr[-4000:]
     for rebalance in SMALL["rebalances"]:
         results = json.loads((folder / f"{rebalance}_seed0" / "results.json").read_text())
-        assert results["fingerprint"]["config"]["agent"]["epochs"] == SMALL["bc_epochs"] + 1
+        assert results["fingerprint"]["config"]["agent"]["hidden_sizes"] == [32]
+        assert results["fingerprint"] != before[f"{rebalance}_seed0"]
     ppo_run = next(folder.glob("ppo_*_seed0"))  # the best BC run may have changed
     ppo = json.loads((ppo_run / "results.json").read_text())
     start = json.loads((Path(ppo["fingerprint"]["parent"]["path"]) / "manifest.json").read_text())

@@ -77,7 +77,7 @@ def test_existing_run_is_not_overwritten_without_asking(tiny_run, tiny_dataset):
     cwd, run_dir, _, _ = tiny_run
     before = (run_dir / "last" / "model.safetensors").read_bytes()
     out = run(f"eval.dataset.path={tiny_dataset}", "agent.rebalance=undersample", "seed=3", *FAST, cwd=cwd)
-    assert out.returncode != 0 and "already exists: pass train.resume=true" in out.stderr
+    assert out.returncode != 0 and "already holds a finished run: pass train.overwrite=true" in out.stderr
     assert (run_dir / "last" / "model.safetensors").read_bytes() == before
 
 
