@@ -82,7 +82,7 @@ class TournamentSettings:
     resume: bool = False  # finish the tournament logged in out_dir
     overwrite: bool = False  # discard a tournament already logged in out_dir
     backend: Backend = Backend.local
-    time_budget_ms: float | None = 1000.0  # per batched act call; over it, the bot forfeits; null: none
+    time_budget_ms: float | None = 1000.0  # CPU time per batched act call, else a forfeit; null: none
     torch_threads: int = 1  # for network bots; 0: torch's default (a 2nd thread on a busy core is 10x slower)
     progress: bool = True
     # name -> participant labels: standings get a vs_<name> win-rate column against each group

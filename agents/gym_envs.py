@@ -10,12 +10,15 @@ classes. Importing :mod:`agents` imports this module, which registers the Gymnas
     env = gymnasium.make("FightLab/Duel-v0", opponent="footsies", render_mode="human")
     vec = gymnasium.make_vec("FightLab/Duel-v0", num_envs=4096, vectorization_mode="vector_entry_point",
                              opponent="random")
+    pool = gymnasium.make_vec("FightLab/PoolDuel-v0", num_envs=1024, vectorization_mode="vector_entry_point",
+                              opponents=["reference"], pfsp_power=1.0)
 
 For RL fine-tuning against a pool, :func:`pool_env_config` turns bot and pool names into the
-``config["opponent_pool"]`` factory that :class:`envs.pool_env.PoolFighterEnv` (SB3) and
-:class:`envs.rllib_env.FightingMultiAgentEnv` (RLlib) take; a ``functools.partial`` of
-:class:`agents.rl.league.OpponentPool`, which pickles to RLlib's env runners. Nothing here imports
-Ray.
+``config["opponent_pool"]`` factory that the pool envs take: :class:`envs.pool_vector_env.PoolVectorEnv`
+(N matches in one engine; what RLlib and SB3 PPO sample through, ``FightLab/PoolDuel-v0``),
+:class:`envs.pool_env.PoolFighterEnv` (one match) and :class:`envs.rllib_env.FightingMultiAgentEnv`
+(RLlib, with live self-play); a ``functools.partial`` of :class:`agents.rl.league.OpponentPool`,
+which pickles to RLlib's env runners. Nothing here imports Ray.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ import gymnasium
 
 from agents.policy import Policy
 from agents.registry import make_policy, resolve_pool
-from agents.rl.league import OpponentPool
+from agents.rl.league import SELF, OpponentPool
 from envs import ENV_ID
 from envs.fighting_env import FightingEnv
 from envs.options import build_params
 from envs.params import GameParams
 from envs.pool_env import NAMED_POOL_KEYS, POOL_KEY, OpponentPoolFactory, PoolFighterEnv
+from envs.pool_vector_env import POOL_ENV_ID, PoolVectorEnv
 from envs.vector_env import FightingVectorEnv
 
 DEFAULT_OPPONENT = "footsies"
@@ -116,11 +120,40 @@ def make_pool_env(config: Mapping[str, Any]) -> PoolFighterEnv:
     return PoolFighterEnv(resolve_env_config(config))
 
 
+def make_pool_vector_env(num_envs: int = 1, **config: Any) -> PoolVectorEnv:
+    """:class:`~envs.pool_vector_env.PoolVectorEnv`: ``num_envs`` matches in one engine, each against
+    an opponent drawn from the pool. ``config`` names the pool (``opponents``, ``league_dir``,
+    ``league_share``, ``league_size``, ``pfsp_power``) or passes ``opponent_pool``, a factory; the rest
+    (``agent_side``, ``observation_delay``, ``autoreset_mode``, game options) goes to the env. The
+    ``vector_entry_point`` of ``FightLab/PoolDuel-v0``, so RLlib's env runners build it with
+    ``gym.make_vec(..., **env_config)``."""
+    return PoolVectorEnv(num_envs=num_envs, **resolve_env_config(config))
+
+
+def make_pool_fighter_env(**config: Any) -> PoolFighterEnv:
+    """``gymnasium.make("FightLab/PoolDuel-v0", opponents=[...])``: the one-match view of the same pool."""
+    return make_pool_env(config)
+
+
+def uses_self_play(env_config: Mapping[str, Any] | None) -> bool:
+    """Whether an env config needs the multi-agent env: no opponent pool at all (pure self-play) or
+    ``"self"`` among the named ``opponents``. A config holding a sampler factory is taken to draw
+    bots only (it cannot be inspected without building it)."""
+    config = dict(env_config or {})
+    if "opponents" in config:
+        return SELF in resolve_pool(config["opponents"])
+    return POOL_KEY not in config
+
+
 def register() -> None:
-    """Register ``FightLab/Duel-v0`` (single env and ``make_vec``) with the name-resolving factories."""
+    """Register ``FightLab/Duel-v0`` and ``FightLab/PoolDuel-v0`` (single env and ``make_vec``) with
+    the name-resolving factories."""
     if ENV_ID not in gymnasium.registry:
         gymnasium.register(id=ENV_ID, entry_point="agents.gym_envs:make_env",
                            vector_entry_point="agents.gym_envs:make_vector_env")
+    if POOL_ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=POOL_ENV_ID, entry_point="agents.gym_envs:make_pool_fighter_env",
+                           vector_entry_point="agents.gym_envs:make_pool_vector_env")
 
 
 register()

@@ -43,24 +43,27 @@ class FineTuneConfig:
 
 @dataclass
 class RLlibPPOConfig(FineTuneConfig):
-    """``agent=ppo``: RLlib PPO (new API stack) on the multi-agent env, BC weights in the RLModule."""
+    """``agent=ppo``: RLlib PPO (new API stack), BC weights in the RLModule, sampling through the
+    batched pool vector env (the multi-agent env when ``"self"`` is among the opponents)."""
 
     name: str = "ppo"
     iterations: int = 40  # algo.train() calls
     train_batch_size: int = 8192  # env steps per iteration (per learner)
     num_env_runners: int = 0  # 0: sample in the driver; >0: remote EnvRunner actors
-    num_envs_per_env_runner: int = 4
+    # matches per env runner, stepped as one batch: 8192 / 256 = 32 frames per match and iteration
+    # (the multi-agent self-play env steps them one by one: use a few there)
+    num_envs_per_env_runner: int = 256
     num_learners: int = 0  # 0: the learner in the driver; >0: remote Learner actors (one GPU each)
     rllib_checkpoint_every: int = 10  # iterations between RLlib checkpoints (for train.resume)
 
 
 @dataclass
 class SB3PPOConfig(FineTuneConfig):
-    """``agent=sb3_ppo``: stable-baselines3 PPO on the Gymnasium env (a bot pool; no ``"self"``)."""
+    """``agent=sb3_ppo``: stable-baselines3 PPO on the batched pool vector env (a bot pool; no ``"self"``)."""
 
     name: str = "sb3_ppo"
     total_timesteps: int = 200_000
-    n_steps: int = 2048  # per env per rollout
-    num_envs: int = 4
+    n_steps: int = 32  # per match per rollout: 256 x 32 = 8192 env steps, as agent=ppo's batch
+    num_envs: int = 256  # matches stepped as one batch (one engine, one VecEnv)
     opponents: list[str] = field(default_factory=lambda: list(DEFAULT_TRAINING_POOL))
 

@@ -14,9 +14,13 @@ path must therefore be readable wherever RLlib builds modules (always true on on
 A checkpoint made with ``rebalance=logit_adjust`` has its adjustment folded into the output bias,
 so PPO starts from the policy the BC bot actually plays.
 
-``ppo_config`` is the one place the PPO config is assembled: the native
-:class:`~envs.rllib_env.FightingMultiAgentEnv` (self-play, or an opponent pool), every learner-side
-fighter mapped to one module, and a GPU for the learner when torch sees one.
+``ppo_config`` is the one place the PPO config is assembled: against a pool of bots, RLlib's
+single-agent env runner samples through :class:`~envs.pool_vector_env.PoolVectorEnv` (all of a
+runner's matches in one batched engine, ``gym_env_vectorize_mode="vector_entry_point"``); with live
+self-play (``"self"`` in the pool, or no pool) through the native
+:class:`~envs.rllib_env.FightingMultiAgentEnv`, every learner-side fighter mapped to one module
+(several times slower per env step: one Python env per match). A GPU for the learner when torch
+sees one.
 """
 
 from __future__ import annotations
@@ -37,7 +41,16 @@ from torch import nn
 from agents.networks import ACTIVATIONS, PolicyNetwork
 from agents.rl.sb3_init import BCInitError
 
-DEFAULT_MODULE_ID = "fighter"
+DEFAULT_MODULE_ID = "fighter"  # the learning module of the multi-agent env (self-play)
+SINGLE_AGENT_MODULE_ID = "default_policy"  # RLlib's id of the one module of a single-agent env
+ENV_MODES = ("auto", "vector", "multi_agent")
+
+
+def learning_module_id(config: Any) -> str:
+    """The id of the module PPO trains under ``config`` (an ``AlgorithmConfig``, or an algorithm):
+    ``"fighter"`` on the multi-agent env, RLlib's ``"default_policy"`` on the vector env."""
+    config = getattr(config, "config", config)
+    return DEFAULT_MODULE_ID if config.is_multi_agent else SINGLE_AGENT_MODULE_ID
 
 
 def bc_policy_state(bc_checkpoint: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -60,8 +73,8 @@ class BCPolicyRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     ``model_config``: ``hidden_sizes`` and ``activation`` (the policy's; the value head uses the
     same unless ``value_hidden_sizes`` is given), and optionally ``bc_checkpoint`` to start from.
     The value head is separate from the policy (no shared encoder) so value-loss gradients cannot
-    wash out the BC features in the first updates. On EnvRunners (``inference_only``) RLlib drops
-    the value head.
+    wash out the BC features in the first updates. An ``inference_only`` copy (what RLlib's
+    single-agent EnvRunners build) has no value head: sampling needs only the policy.
     """
 
     @override(TorchRLModule)
@@ -72,15 +85,16 @@ class BCPolicyRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         self.policy = PolicyNetwork(obs_dim=int(np.prod(self.observation_space.shape)),
                                     num_actions=int(self.action_space.n), hidden_sizes=hidden,
                                     activation=activation)
-        layers: list[nn.Module] = []
-        width = self.policy.obs_dim
-        for size in config.get("value_hidden_sizes", hidden):
-            layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
-            width = int(size)
-        output = nn.Linear(width, 1)
-        nn.init.zeros_(output.weight)
-        nn.init.zeros_(output.bias)
-        self.value_head = nn.Sequential(*layers, output)
+        if not self.inference_only:
+            layers: list[nn.Module] = []
+            width = self.policy.obs_dim
+            for size in config.get("value_hidden_sizes", hidden):
+                layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
+                width = int(size)
+            output = nn.Linear(width, 1)
+            nn.init.zeros_(output.weight)
+            nn.init.zeros_(output.bias)
+            self.value_head = nn.Sequential(*layers, output)
         if config.get("bc_checkpoint"):
             load_bc_into_module(self, config["bc_checkpoint"])
 
@@ -148,14 +162,16 @@ def module_to_policy_network(module: BCPolicyRLModule) -> PolicyNetwork:
     return copy.deepcopy(module.policy).to("cpu").eval()
 
 
-def policy_network_from_algo(algo: Any, module_id: str = DEFAULT_MODULE_ID) -> PolicyNetwork:
-    """The trained policy of ``module_id`` as a CPU :class:`PolicyNetwork`, read from the Learner.
+def policy_network_from_algo(algo: Any, module_id: str | None = None) -> PolicyNetwork:
+    """The trained policy of ``module_id`` (default: :func:`learning_module_id`) as a CPU
+    :class:`PolicyNetwork`, read from the Learner.
 
     The Learner holds the weights PPO just updated (EnvRunners get a copy after each iteration);
     ``learner_group.get_state`` is RLlib's public way to them and works with remote Learners too.
     """
     from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 
+    module_id = learning_module_id(algo) if module_id is None else module_id
     component = f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{module_id}"
     state = algo.learner_group.get_state(components=component)
     module_state = state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][module_id]
@@ -174,18 +190,28 @@ def scratch_module_spec(hidden_sizes: Any = (256, 256), activation: str = "relu"
 
 
 def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MODULE_ID,
-               env_config: dict[str, Any] | None = None, num_env_runners: int = 0,
+               env_config: dict[str, Any] | None = None, env_mode: str = "auto", num_env_runners: int = 0,
                num_envs_per_env_runner: int = 1, num_learners: int = 0, device: str = "auto",
                hidden_sizes: Any = (256, 256), activation: str = "relu", seed: int | None = None,
                **training: Any) -> Any:
     """The one place a ``PPOConfig`` for this project is assembled (``train.py agent=ppo``, tests, bench).
 
-    The env is :class:`FightingMultiAgentEnv`; ``env_config`` may hold game options and an opponent
-    pool: ``"opponent_pool"`` (:func:`agents.gym_envs.pool_env_config`), or bot and pool names
-    (``opponents``, ``league_dir``...), resolved here by :func:`agents.gym_envs.resolve_env_config`.
-    Every fighter the learner controls maps to the module ``module_id`` (the env is egocentric, so
-    one policy plays either side; with ``"self"`` drawn or no pool, it plays both: self-play). The
-    module starts from ``bc_checkpoint`` or, with None, from scratch with
+    ``env_config`` holds game options and the opponent pool: bot and pool names (``opponents``,
+    ``league_dir``, ``league_share``, ``league_size``, ``pfsp_power``, resolved here by
+    :func:`agents.gym_envs.resolve_env_config`) or ``"opponent_pool"``, a sampler factory
+    (:func:`agents.gym_envs.pool_env_config`). ``env_mode`` picks the env:
+
+    * ``"vector"``: ``FightLab/PoolDuel-v0``, :class:`~envs.pool_vector_env.PoolVectorEnv` built by
+      ``gym.make_vec`` in RLlib's single-agent env runner: its ``num_envs_per_env_runner`` matches
+      (hundreds to thousands) are one batched engine, each opponent bot acts once per frame for
+      all its matches. The module is RLlib's single-agent ``"default_policy"``.
+    * ``"multi_agent"``: :class:`~envs.rllib_env.FightingMultiAgentEnv`, one Python env per match,
+      every fighter the learner controls mapped to ``module_id``; with ``"self"`` drawn or no pool
+      the learner plays both sides (live self-play), which only this env can do.
+    * ``"auto"`` (default): ``"multi_agent"`` when the config has no pool or names ``"self"``
+      (:func:`agents.gym_envs.uses_self_play`), ``"vector"`` otherwise.
+
+    The module starts from ``bc_checkpoint`` or, with None, from scratch with
     ``hidden_sizes``/``activation``. ``training`` goes to ``PPOConfig.training`` (``lr``,
     ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``...).
 
@@ -198,23 +224,35 @@ def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MOD
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-    from agents.gym_envs import resolve_env_config
+    from agents.gym_envs import resolve_env_config, uses_self_play
+    from envs.pool_vector_env import POOL_ENV_ID
     from envs.rllib_env import FightingMultiAgentEnv
 
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if env_mode not in ENV_MODES:
+        raise ValueError(f"env_mode must be one of {ENV_MODES}, got {env_mode!r}")
+    if env_mode == "auto":
+        env_mode = "multi_agent" if uses_self_play(env_config) else "vector"
     gpus = 1 if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else 0
     spec = bc_module_spec(bc_checkpoint) if bc_checkpoint is not None \
         else scratch_module_spec(hidden_sizes, activation)
-    config = (
-        PPOConfig()
-        .environment(FightingMultiAgentEnv, env_config=resolve_env_config(env_config))
-        .multi_agent(policies={module_id},
-                     policy_mapping_fn=lambda agent_id, episode, **kwargs: module_id)
-        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id: spec}))
-        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner)
-        .learners(num_learners=num_learners, num_gpus_per_learner=gpus)
-    )
+    config = (PPOConfig().learners(num_learners=num_learners, num_gpus_per_learner=gpus)
+              # commands are Discrete: nothing to unsquash or clip (RLlib would deep-copy every action)
+              .environment(normalize_actions=False, clip_actions=False))
+    if env_mode == "vector":
+        config = (config.environment(POOL_ENV_ID, env_config=resolve_env_config(env_config))
+                  .rl_module(rl_module_spec=spec)
+                  .env_runners(num_env_runners=num_env_runners,
+                               num_envs_per_env_runner=num_envs_per_env_runner,
+                               gym_env_vectorize_mode="vector_entry_point"))
+    else:
+        config = (config.environment(FightingMultiAgentEnv, env_config=resolve_env_config(env_config))
+                  .multi_agent(policies={module_id},
+                               policy_mapping_fn=lambda agent_id, episode, **kwargs: module_id)
+                  .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id: spec}))
+                  .env_runners(num_env_runners=num_env_runners,
+                               num_envs_per_env_runner=num_envs_per_env_runner))
     if seed is not None:
         config = config.debugging(seed=seed)
     if training:

@@ -1,46 +1,121 @@
 """``python train.py agent=sb3_ppo agent.init_from=<BC checkpoint>``: stable-baselines3 PPO fine-tuning.
 
-The single-machine path, next to RLlib's: SB3 PPO (``MlpPolicy``) on the single-agent opponent-pool
-env (:class:`envs.pool_env.PoolFighterEnv`: the same sampling, PFSP weighting and league as RLlib's
-multi-agent env, without importing Ray), the actor initialised from the BC
-network (:func:`agents.rl.sb3_init.make_sb3_ppo`, logits checked), the value output at zero. The
-run is scored, checkpointed and reported by the same :class:`agents.tracker.RunTracker`
-as an RLlib run, from an SB3 callback after every rollout; the artifacts (``best/``, ``last/``,
-``league/``) are the BC checkpoint format. SB3's own ``.zip`` is not written: it is not needed to
-play the bot, and ``train.resume`` is RLlib's (``agent=ppo``).
+The single-machine path, next to RLlib's: SB3 PPO (``MlpPolicy``) on the batched opponent-pool
+env (:class:`envs.pool_vector_env.PoolVectorEnv`: ``agent.num_envs`` matches in one engine, each
+against an opponent drawn with the same sampling, PFSP weighting and league as RLlib's, without
+importing Ray), seen by SB3 through :class:`SB3VecEnv`, a ``VecEnv`` whose ``step`` is one call of
+the vector env for all matches (SB3's ``DummyVecEnv`` would loop over Python envs). The actor is
+initialised from the BC network (:func:`agents.rl.sb3_init.make_sb3_ppo`, logits checked), the
+value output at zero. The run is scored, checkpointed and reported by the same
+:class:`agents.tracker.RunTracker` as an RLlib run, from an SB3 callback after every rollout; the
+artifacts (``best/``, ``last/``, ``league/``) are the BC checkpoint format. SB3's own ``.zip`` is
+not written: it is not needed to play the bot, and ``train.resume`` is RLlib's (``agent=ppo``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env import VecEnv
 
 from agents.bc import resolve_device
-from agents.gym_envs import pool_env_config
+from agents.gym_envs import make_pool_vector_env
 from agents.networks import ACTIVATIONS
 from agents.registry import resolve_pool
 from agents.rl.league import SELF
 from agents.rl.sb3_init import make_sb3_ppo, sb3_to_policy_network
 from agents.tracker import RunTracker
-from envs.pool_env import PoolFighterEnv
+
+
+class SB3VecEnv(VecEnv):
+    """stable-baselines3's ``VecEnv`` API over one Gymnasium vector env with ``SAME_STEP`` autoreset.
+
+    SB3 wants the next episode's first observation in the step that ended an episode, and the
+    last one in ``infos[i]["terminal_observation"]``: that is Gymnasium's ``SAME_STEP`` mode
+    (``info["final_obs"]``), so the vector env is built in that mode and this class only renames.
+    Every match is stepped by the one ``env.step`` call; the only per-match Python work is SB3's
+    list of info dicts (empty except for matches that just ended, which also carry ``result`` and
+    ``opponent``). ``seed(s)`` seeds the next ``reset`` with ``s`` (the vector env derives every
+    match from it). Attribute and method calls go to the one vector env, answered once per index.
+    """
+
+    def __init__(self, env: gymnasium.vector.VectorEnv) -> None:
+        if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+            raise ValueError("SB3VecEnv needs a vector env with autoreset_mode=SAME_STEP (SB3 resets an "
+                             f"ended episode in the same step), got {env.metadata.get('autoreset_mode')}")
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions = np.zeros(env.num_envs, dtype=np.int64)
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self.env.reset(seed=self._seeds[0])
+        self._reset_seeds()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, rewards, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            final = info["final_info"]
+            infos[i] = {"terminal_observation": info["final_obs"][i],
+                        "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                        "result": str(final["result"][i]), "opponent": str(final["opponent"][i])}
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self.env, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: Any = None,
+                   **method_kwargs: Any) -> list[Any]:
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type[gymnasium.Wrapper], indices: Any = None) -> list[bool]:
+        return [False] * len(self._indices(indices))  # one vector env, no per-match wrappers
+
+    def _indices(self, indices: Any) -> Sequence[int]:
+        return list(self._get_indices(indices))
+
+
+def make_sb3_vec_env(num_envs: int, **env_config: Any) -> VecEnv:
+    """SB3's view of ``FightLab/PoolDuel-v0``: :class:`SB3VecEnv` over a
+    :class:`~envs.pool_vector_env.PoolVectorEnv` in ``SAME_STEP`` mode, in a ``VecMonitor`` (episode
+    returns for the curves). ``env_config`` names the pool as :func:`agents.gym_envs.make_pool_vector_env`."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    env = make_pool_vector_env(num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_config)
+    return VecMonitor(SB3VecEnv(env))
 
 
 def build_model(cfg: Any, run_dir: Path) -> Any:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     agent = cfg.agent
     opponents = list(resolve_pool(agent.opponents))
     if not opponents or SELF in opponents:
         raise ValueError(f"agent=sb3_ppo needs a pool of bots without {SELF!r} (self-play needs "
                          f"both sides learning: use agent=ppo); got opponents={opponents}")
-    env_config = pool_env_config(opponents, league_share=agent.league_share, league_size=agent.league_size,
-                                 pfsp_power=agent.pfsp_power,
-                                 league_dir=run_dir / "league" if agent.snapshot_every > 0 else None)
-    venv = VecMonitor(DummyVecEnv([lambda: PoolFighterEnv(env_config)] * agent.num_envs))
+    league_dir = run_dir / "league" if agent.snapshot_every > 0 else None
+    venv = make_sb3_vec_env(agent.num_envs, opponents=opponents, league_share=agent.league_share,
+                            league_size=agent.league_size, pfsp_power=agent.pfsp_power,
+                            league_dir=None if league_dir is None else str(league_dir))
     venv.seed(agent.seed)
     kwargs = dict(learning_rate=agent.lr, n_steps=agent.n_steps, batch_size=agent.minibatch_size,
                   n_epochs=agent.num_epochs, gamma=agent.gamma, gae_lambda=agent.gae_lambda,
