@@ -85,6 +85,7 @@ class TournamentSettings:
     time_budget_ms: float | None = 1000.0  # CPU time per batched act call, else a forfeit; null: none
     torch_threads: int = 1  # for network bots; 0: torch's default (a 2nd thread on a busy core is 10x slower)
     progress: bool = True
+    stack_networks: bool = True  # BC bots of one architecture: one stacked forward per frame (same table)
     # name -> participant labels: standings get a vs_<name> win-rate column against each group
     groups: dict[str, list[str]] = field(default_factory=dict)
 
@@ -155,7 +156,7 @@ def run(config: TournamentConfig, console: Console) -> None:
             block_matches=t.block_matches,
             time_budget_s=None if t.time_budget_ms is None else t.time_budget_ms / 1000.0,
             ray_address=config.ray.address, ray_num_cpus=config.ray.num_cpus, progress=t.progress,
-            observation_delay=delay, protocol={"observation_delay": delay,
+            stack_networks=t.stack_networks, observation_delay=delay, protocol={"observation_delay": delay,
                                                "eval_dataset": OmegaConf.to_container(
                                                    OmegaConf.structured(config.eval.dataset))})
     except (FileExistsError, TournamentLogError, ValueError) as err:

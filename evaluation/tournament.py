@@ -17,6 +17,9 @@ How a tournament is laid out, and why:
   not depend on what else shares the wave. A policy that declares ``deterministic = True`` (same
   observation, same command, no state: e.g. a network's argmax) is shared instead: one batched act
   call per frame for all its matches in the wave, which is what makes a tournament of networks fast.
+  With ``stack_networks`` (the default), the shared BC bots of one architecture are decided together:
+  one forward pass per frame over their stacked weights (:mod:`evaluation.stacked`), with the same
+  commands, forfeits and per-bot CPU-time budget as one call per bot.
 * **Persistence.** Each finished block is appended to ``matches.jsonl`` (one JSON line, flushed and
   fsynced) the moment its last match ends. ``resume=True`` reads the log, skips finished blocks and
   plays the rest; a torn last line from a crash is cut off. Because blocks are seeded independently,
@@ -55,6 +58,7 @@ from envs.seeding import derived_seed
 from evaluation.guard import GuardedPolicy
 from evaluation.participants import Participant, artifact_sha256
 from evaluation.protocol import code_version
+from evaluation.stacked import StackedGroup, stack_groups
 
 LOG_NAME = "matches.jsonl"
 LOG_FORMAT = "fightlab-tournament-log"
@@ -131,12 +135,15 @@ class _Controller:
 def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], *,
               params: GameParams | None = None, time_budget_s: float | None = None,
               observation_delay: int = 0, on_block: Callable[[dict[str, Any]], None] | None = None,
-              on_matches_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+              on_matches_done: Callable[[int], None] | None = None,
+              stack_networks: bool = True) -> list[dict[str, Any]]:
     """Play every match of ``blocks`` concurrently in one engine; return one record per block.
 
-    ``on_block(record)`` is called as soon as a block's last match ends (the tournament appends it
-    to the log there); ``on_matches_done(n)`` after every frame in which n > 0 matches ended (for
-    progress bars). Records are plain JSON-ready dicts (see :func:`_block_record`).
+    ``stack_networks``: decide the shared BC bots of one architecture in one stacked forward pass
+    per frame (:mod:`evaluation.stacked`; same records as without). ``on_block(record)`` is called
+    as soon as a block's last match ends (the tournament appends it to the log there);
+    ``on_matches_done(n)`` after every frame in which n > 0 matches ended (for progress bars).
+    Records are plain JSON-ready dicts (see :func:`_block_record`).
     """
     params = params if params is not None else GameParams()
     total = sum(b.num_matches for b in blocks)
@@ -173,6 +180,12 @@ def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], 
         guard.reset(len(rows), seed=0)
         controllers.append(_Controller(guard, rows, np.concatenate(sides_list),
                                        np.concatenate(players_list), True))
+    # shared bots of one network architecture: (group, indices of their controllers)
+    stateless = [i for i, c in enumerate(controllers) if c.stateless]
+    stacks = [(StackedGroup([controllers[stateless[j]].guard for j in members]),
+               [stateless[j] for j in members])
+              for members in (stack_groups([controllers[i].guard for i in stateless])
+                              if stack_networks else [])]
 
     actions = np.zeros((total, 2), dtype=np.int64)
     counts = np.zeros((total, 2, NUM_ACTIONS), dtype=np.int64)
@@ -187,13 +200,24 @@ def play_wave(blocks: Sequence[Block], participants: Mapping[str, Participant], 
         obs = engine.observe()
         actions[:] = 0
         faults: list[tuple[np.ndarray, np.ndarray, str]] = []
-        for c in controllers:
+        stacked: dict[int, np.ndarray | None] = {}  # controller index -> what its group decided
+        for group, members in stacks:
+            member_rows, member_sides = [], []
+            for i in members:
+                live = running[controllers[i].rows]
+                member_rows.append(controllers[i].rows[live])
+                member_sides.append(controllers[i].sides[live])
+            decided = group.act(obs, member_rows, member_sides)
+            stacked.update(zip(members, decided, strict=True))
+        for index, c in enumerate(controllers):
             live = running[c.rows]
             if not live.any():
                 continue
             if c.stateless:
                 rows, sides, players = c.rows[live], c.sides[live], c.players[live]
-                chosen = c.guard.act(obs[rows, sides])
+                chosen = stacked.get(index)
+                if chosen is None:
+                    chosen = c.guard.act(obs[rows, sides])
                 live = np.ones(len(rows), dtype=bool)
             else:
                 rows, sides, players = c.rows, c.sides, c.players
@@ -259,10 +283,10 @@ def _block_record(block: Block, rows: np.ndarray, engine: DuelEngine, a_side: np
 
 def play_wave_records(blocks: Sequence[Block], participants: Mapping[str, Participant],
                       params: GameParams | None, time_budget_s: float | None,
-                      observation_delay: int = 0) -> list[dict[str, Any]]:
+                      observation_delay: int = 0, stack_networks: bool = True) -> list[dict[str, Any]]:
     """:func:`play_wave` without a callback: what a Ray task runs (arguments are plain data)."""
     return play_wave(blocks, participants, params=params, time_budget_s=time_budget_s,
-                     observation_delay=observation_delay)
+                     observation_delay=observation_delay, stack_networks=stack_networks)
 
 
 # ---- the match log --------------------------------------------------------------------------------
@@ -428,14 +452,16 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
                    block_matches: int = 96, time_budget_s: float | None = 1.0,
                    params: GameParams | None = None, ray_address: str | None = None,
                    ray_num_cpus: int = 2, progress: bool = True, observation_delay: int = 0,
-                   protocol: dict[str, Any] | None = None) -> TournamentResults:
+                   protocol: dict[str, Any] | None = None, stack_networks: bool = True) -> TournamentResults:
     """Play (or finish) the round robin of ``participants`` and return every match.
 
     The log lives at ``out_dir/matches.jsonl``. Without ``resume`` an existing log is an error
     (nothing already played is lost) unless ``overwrite``; with ``resume`` finished blocks are read
     back and only the rest is played; ``resume`` *and* ``overwrite`` resume a log of the same
     tournament (same :func:`fingerprint`) and start over otherwise.
-    ``protocol`` (the evaluation protocol's record) is written into the log header. Participants
+    ``protocol`` (the evaluation protocol's record) is written into the log header.
+    ``stack_networks`` decides BC bots of one architecture in one forward pass per frame
+    (:func:`play_wave`; the same matches either way, so it is not in the fingerprint). Participants
     must already be checked (:func:`evaluation.participants.check_participants`).
 
     ``out_dir`` is locked while this runs (:func:`agents.artifacts.folder_lock`): a second process
@@ -487,10 +513,10 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
                 for wave in waves(todo, wave_matches):
                     play_wave(wave, by_label, params=params, time_budget_s=time_budget_s,
                               observation_delay=observation_delay, on_block=finished,
-                              on_matches_done=bar.update)
+                              on_matches_done=bar.update, stack_networks=stack_networks)
             else:
                 for records in _ray_waves(waves(todo, wave_matches), by_label, params, time_budget_s,
-                                          ray_address, ray_num_cpus, observation_delay):
+                                          ray_address, ray_num_cpus, observation_delay, stack_networks):
                     for record in records:
                         finished(record)
         keys = {b.key for b in blocks}
@@ -504,7 +530,8 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
 
 def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Participant],
                params: GameParams, time_budget_s: float | None, address: str | None,
-               num_cpus: int, observation_delay: int = 0) -> Iterator[list[dict[str, Any]]]:
+               num_cpus: int, observation_delay: int = 0,
+               stack_networks: bool = True) -> Iterator[list[dict[str, Any]]]:
     """Each wave as a Ray task; yields each task's block records as soon as it finishes."""
     if not wave_list:
         return
@@ -513,8 +540,8 @@ def _ray_waves(wave_list: list[list[Block]], participants: Mapping[str, Particip
     started_here = init_ray(address, num_cpus)
     try:
         task = ray.remote(num_cpus=1)(play_wave_records)
-        pending = [task.remote(wave, dict(participants), params, time_budget_s, observation_delay)
-                   for wave in wave_list]
+        pending = [task.remote(wave, dict(participants), params, time_budget_s, observation_delay,
+                               stack_networks) for wave in wave_list]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             yield ray.get(ready[0])

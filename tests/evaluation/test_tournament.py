@@ -140,3 +140,53 @@ def test_ray_backend_gives_the_same_table(tmp_path):
     remote = run_tournament(participants, out_dir=tmp_path / "ray", backend="ray", ray_num_cpus=2, **kwargs)
     pd.testing.assert_frame_equal(remote.matches, local.matches)
     assert remote.played_now == len(local.matches) == 12
+
+
+@dataclass(frozen=True)
+class NetworkParticipant(Participant):
+    """A BC bot with random weights of a given seed and shape (stackable with others of its shape)."""
+
+    weights_seed: int = 0
+    hidden: tuple = (32, 16)
+
+    def make(self, params=None):
+        import torch
+
+        from agents.bc import BCPolicy
+        from agents.networks import PolicyNetwork
+
+        torch.manual_seed(self.weights_seed)
+        return BCPolicy(PolicyNetwork(hidden_sizes=self.hidden), name=self.label)
+
+
+def networks():
+    return [*scripted("idle", "footsies"),
+            *(NetworkParticipant(f"net{k}", f"net{k}", "checkpoint", weights_seed=k) for k in range(3)),
+            NetworkParticipant("wide", "wide", "checkpoint", weights_seed=9, hidden=(64,))]
+
+
+def test_stacked_networks_play_the_same_matches_as_one_call_per_bot(tmp_path):
+    kwargs = dict(matches_per_pairing=4, block_matches=2, seed=11, progress=False, wave_matches=64)
+    stacked = run_tournament(networks(), out_dir=tmp_path / "stacked", **kwargs)
+    single = run_tournament(networks(), out_dir=tmp_path / "single", stack_networks=False, **kwargs)
+    pd.testing.assert_frame_equal(stacked.matches, single.matches)
+    assert all(np.array_equal(stacked.action_counts[k], single.action_counts[k]) for k in single.labels)
+    assert stacked.forfeits.empty
+
+
+def test_a_failing_stacked_pass_falls_back_to_each_bot(tmp_path, monkeypatch):
+    from agents.stacked import StackedBCPolicies
+
+    kwargs = dict(matches_per_pairing=2, block_matches=2, seed=4, progress=False, wave_matches=64)
+    reference = run_tournament(networks(), out_dir=tmp_path / "reference", stack_networks=False, **kwargs)
+    calls = []
+
+    def broken(self, batches):
+        calls.append(len(batches))
+        raise RuntimeError("stacked kernel failed")
+
+    monkeypatch.setattr(StackedBCPolicies, "forward", broken)
+    fallback = run_tournament(networks(), out_dir=tmp_path / "fallback", **kwargs)
+    assert calls  # the stacked pass was tried, then every bot played on its own
+    pd.testing.assert_frame_equal(fallback.matches, reference.matches)
+    assert fallback.forfeits.empty
