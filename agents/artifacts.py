@@ -192,6 +192,27 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+def check_file_entry(entry: Any, *, field: str, default_file: str | None, manifest_path: Path,
+                     error: type[Exception], folder: str, shape: str = "{file, sha256}",
+                     missing_hash: str) -> None:
+    """A manifest entry ``field`` that names a file of the artifact's folder and its sha256.
+
+    The hash is required: without it whatever file sits next to the manifest would load, so a
+    missing or malformed hash raises ``error`` (ending with ``missing_hash``: why, and what to do)
+    instead of skipping the check; so does a file name that is not a plain name in ``folder``."""
+    if not isinstance(entry, dict):
+        raise error(f"{manifest_path} is corrupt: {field} must be {shape}, got {type(entry).__name__}")
+    file = entry.get("file", default_file)
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        raise error(f"{manifest_path} is corrupt: {field}.file must be a file name in the {folder} "
+                    f"folder, got {file!r}")
+    digest = entry.get("sha256")
+    if not is_sha256(digest):
+        what = "is missing" if digest is None else f"is not a sha256 hex digest ({digest!r})"
+        raise error(f"{manifest_path}: field {field}.sha256 {what}; the hash of {file} is required "
+                    f"{missing_hash}")
+
+
 # ---- manifests --------------------------------------------------------------------------------------
 MAX_MANIFEST_BYTES = 16 << 20  # 16 MiB: real manifests are kilobytes; a bigger one is not read at all
 MAX_JSON_DEPTH = 100  # real manifests nest < 10 levels; deeper JSON is refused before anything recurses

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from agents.artifacts import (
     MANIFEST_NAME,
-    is_sha256,
+    check_file_entry,
     read_json_manifest,
     recover_folder,
     sha256_file,
@@ -164,21 +164,11 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def _check_weights_entry(weights: Any, manifest_path: Path) -> None:
-    """``"weights"`` names a file in the checkpoint folder and its sha256. The hash is required: a
-    manifest without it would load whatever weights file sits next to it, so it is refused."""
-    if not isinstance(weights, dict):
-        raise CheckpointError(f"{manifest_path} is corrupt: \"weights\" must be {{file, sha256, tensors}}, "
-                              f"got {type(weights).__name__}")
-    file = weights.get("file", WEIGHTS_NAME)
-    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
-        raise CheckpointError(f"{manifest_path} is corrupt: weights.file must be a file name in the "
-                              f"checkpoint folder, got {file!r}")
-    digest = weights.get("sha256")
-    if not is_sha256(digest):
-        what = "is missing" if digest is None else f"is not a sha256 hex digest ({digest!r})"
-        raise CheckpointError(f"{manifest_path}: field weights.sha256 {what}; the hash of {file} is "
-                              "required (a checkpoint without it could hold any weights), so it is not "
-                              "loaded; save the checkpoint again with this code")
+    """``"weights"`` names a file in the checkpoint folder and its sha256 (required)."""
+    check_file_entry(weights, field="weights", default_file=WEIGHTS_NAME, manifest_path=manifest_path,
+                     error=CheckpointError, folder="checkpoint", shape="{file, sha256, tensors}",
+                     missing_hash="(a checkpoint without it could hold any weights), so it is not loaded; "
+                                  "save the checkpoint again with this code")
 
 
 def _build_network(manifest: dict[str, Any], manifest_path: Path) -> PolicyNetwork:

@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.artifacts import MANIFEST_NAME, is_sha256, read_json_bounded, read_json_manifest, sha256_file
+from agents.artifacts import (
+    MANIFEST_NAME,
+    check_file_entry,
+    read_json_bounded,
+    read_json_manifest,
+    sha256_file,
+)
 from agents.errors import BundleError
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import ENCODING_VERSION, OBS_DIM
@@ -119,20 +125,10 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
 
 
 def _check_model_entry(entry: Any, variant: str, manifest_path: Path) -> None:
-    """A model entry names a file in the bundle folder and its sha256; without the hash any model
-    file could be swapped in unnoticed, so a missing one is refused, not skipped."""
-    if not isinstance(entry, dict):
-        raise BundleError(f"{manifest_path} is corrupt: models.{variant} must be {{file, sha256}}, got "
-                          f"{type(entry).__name__}")
-    file = entry.get("file", MODEL_FILES.get(variant))
-    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
-        raise BundleError(f"{manifest_path} is corrupt: models.{variant}.file must be a file name in the "
-                          f"bundle folder, got {file!r}")
-    digest = entry.get("sha256")
-    if not is_sha256(digest):
-        what = "is missing" if digest is None else f"is not a sha256 hex digest ({digest!r})"
-        raise BundleError(f"{manifest_path}: field models.{variant}.sha256 {what}; the hash of {file} "
-                          "is required (a bundle without it could hold any model), re-export the bot")
+    """A model entry names a file in the bundle folder and its sha256 (required)."""
+    check_file_entry(entry, field=f"models.{variant}", default_file=MODEL_FILES.get(variant),
+                     manifest_path=manifest_path, error=BundleError, folder="bundle",
+                     missing_hash="(a bundle without it could hold any model), re-export the bot")
 
 
 def session_options(threads: int = 1) -> Any:

@@ -39,18 +39,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
-from envs.actions import NUM_ACTIONS, InvalidActionError, check_action_batch
-from envs.engine import DRAW, DuelEngine
-from envs.observation import observation_space
+from envs.actions import InvalidActionError, check_action_batch
 from envs.options import build_params, check_reset_options, check_seed, check_side
 from envs.params import GameParams
 from envs.policy import Policy, check_policy
 from envs.pool_env import POOL_KEY, OpponentPoolFactory, make_sampler, reject_named_pool
+from envs.vector_env import learner_info, learner_obs, setup_duel_vector
 
 POOL_ENV_ID = "FightLab/PoolDuel-v0"  # registered by agents.gym_envs (names -> the sampler factory)
 
@@ -82,18 +79,8 @@ class PoolVectorEnv(VectorEnv):
         if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {autoreset_mode}")
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
-        self.params = build_params(params, game_options)
-        self.num_envs = int(num_envs)
-        self.engine = DuelEngine(self.num_envs, self.params, observation_delay)
+        setup_duel_vector(self, num_envs, build_params(params, game_options), observation_delay, agent_side)
         self.sampler = make_sampler(opponent_pool, self.params)
-        self.default_agent_side = check_side(agent_side)
-        self.single_observation_space = observation_space()
-        self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.render_mode = None
-        self._rows = np.arange(self.num_envs)
-        self.agent_side = np.zeros(self.num_envs, dtype=np.int64)
         # the opponents now playing: index k -> bot, its name, whether it gets only its own rows
         self._bots: list[Policy | None] = []
         self._bot_names: list[str | None] = []
@@ -101,9 +88,7 @@ class PoolVectorEnv(VectorEnv):
         self._slots_of: list[np.ndarray] = []  # per index k, the slots k plays (refreshed on restarts)
         self.opponent_index = np.full(self.num_envs, -1, dtype=np.int64)  # slot -> index k
         self.opponent_name = np.full(self.num_envs, "", dtype=object)  # slot -> the sampler's name
-        self._actions = np.zeros((self.num_envs, 2), dtype=np.int64)
         self._opponent_actions = np.zeros(self.num_envs, dtype=np.int64)
-        self._prev_done = np.zeros(self.num_envs, dtype=np.bool_)
         self._side_mode: int | str = self.default_agent_side
 
     # ---- Gymnasium API ---------------------------------------------------------------------------
@@ -231,22 +216,11 @@ class PoolVectorEnv(VectorEnv):
 
     # ---- what the learner sees -------------------------------------------------------------------
     def _agent_obs(self) -> np.ndarray:
-        return self.engine.observe()[self._rows, self.agent_side]
+        return learner_obs(self.engine, self._rows, self.agent_side)
 
     def _info(self) -> dict[str, Any]:
-        hp = self.engine.state.hp
-        winner = self.engine.winner
-        ended = self.engine.done
-        result = np.where(winner == DRAW, "draw", np.where(winner == self.agent_side, "win", "loss"))
-        return {
-            "frame": self.engine.frame.copy(),
-            "hp": hp[self._rows, self.agent_side],
-            "opponent_hp": hp[self._rows, 1 - self.agent_side],
-            "side": self.agent_side.copy(),
-            "opponent": self.opponent_name.copy(),
-            "result": np.where(ended, result, ""),
-            "_result": ended.copy(),
-        }
+        info = learner_info(self.engine, self._rows, self.agent_side)
+        return {**info, "opponent": self.opponent_name.copy()}
 
 
 __all__ = ["POOL_ENV_ID", "PoolVectorEnv"]

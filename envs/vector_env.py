@@ -42,20 +42,8 @@ class FightingVectorEnv(VectorEnv):
         if render_mode is not None:
             raise ValueError("FightingVectorEnv does not render; watch a match with the single "
                              "env (gymnasium.make(..., render_mode='human'))")
-        self.params = build_params(params, game_options)
-        self.num_envs = int(num_envs)
-        self.engine = DuelEngine(self.num_envs, self.params, observation_delay)
+        setup_duel_vector(self, num_envs, build_params(params, game_options), observation_delay, agent_side)
         self.opponent = check_policy(opponent)
-        self.default_agent_side = check_side(agent_side)
-        self.single_observation_space = observation_space()
-        self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.render_mode = None
-        self._rows = np.arange(self.num_envs)
-        self.agent_side = np.zeros(self.num_envs, dtype=np.int64)
-        self._actions = np.zeros((self.num_envs, 2), dtype=np.int64)
-        self._prev_done = np.zeros(self.num_envs, dtype=np.bool_)
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -103,18 +91,47 @@ class FightingVectorEnv(VectorEnv):
             self.agent_side[ids] = self._side_mode
 
     def _agent_obs(self) -> np.ndarray:
-        return self.engine.observe()[self._rows, self.agent_side]
+        return learner_obs(self.engine, self._rows, self.agent_side)
 
     def _info(self) -> dict[str, Any]:
-        hp = self.engine.state.hp
-        winner = self.engine.winner
-        ended = self.engine.done
-        result = np.where(winner == DRAW, "draw", np.where(winner == self.agent_side, "win", "loss"))
-        return {
-            "frame": self.engine.frame.copy(),
-            "hp": hp[self._rows, self.agent_side],
-            "opponent_hp": hp[self._rows, 1 - self.agent_side],
-            "side": self.agent_side.copy(),
-            "result": np.where(ended, result, ""),
-            "_result": ended.copy(),
-        }
+        return learner_info(self.engine, self._rows, self.agent_side)
+
+
+def setup_duel_vector(env: VectorEnv, num_envs: int, params: GameParams, observation_delay: int,
+                      agent_side: int | str) -> None:
+    """What the vector envs set up alike: N matches in one engine, the spaces, the learner's side
+    per slot (drawn at each reset from ``agent_side``) and the action buffer."""
+    env.params = params
+    env.num_envs = int(num_envs)
+    env.engine = DuelEngine(env.num_envs, params, observation_delay)
+    env.default_agent_side = check_side(agent_side)
+    env.single_observation_space = observation_space()
+    env.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
+    env.observation_space = batch_space(env.single_observation_space, env.num_envs)
+    env.action_space = batch_space(env.single_action_space, env.num_envs)
+    env.render_mode = None
+    env._rows = np.arange(env.num_envs)
+    env.agent_side = np.zeros(env.num_envs, dtype=np.int64)
+    env._actions = np.zeros((env.num_envs, 2), dtype=np.int64)
+    env._prev_done = np.zeros(env.num_envs, dtype=np.bool_)
+
+
+def learner_obs(engine: DuelEngine, rows: np.ndarray, agent_side: np.ndarray) -> np.ndarray:
+    """Each match's observation from the side the learner plays (``rows`` is ``arange(num_envs)``)."""
+    return engine.observe()[rows, agent_side]
+
+
+def learner_info(engine: DuelEngine, rows: np.ndarray, agent_side: np.ndarray) -> dict[str, Any]:
+    """The vector envs' info dict, from the learner's side: frame, both HPs, side, and the result
+    (``"win"``/``"loss"``/``"draw"``, masked by ``_result`` to the matches that ended)."""
+    hp = engine.state.hp
+    ended = engine.done
+    result = np.where(engine.winner == DRAW, "draw", np.where(engine.winner == agent_side, "win", "loss"))
+    return {
+        "frame": engine.frame.copy(),
+        "hp": hp[rows, agent_side],
+        "opponent_hp": hp[rows, 1 - agent_side],
+        "side": agent_side.copy(),
+        "result": np.where(ended, result, ""),
+        "_result": ended.copy(),
+    }

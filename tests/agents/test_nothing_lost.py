@@ -242,10 +242,9 @@ KILL_AFTER_ASIDE = """
 """
 
 
-def test_dataset_swap_killed_between_renames_is_finished_by_the_next_writer(tmp_path):
-    target = dataset_folder(tmp_path / "data", "old")
+def publish_killed_between_renames(target):
+    """A child process publishes a new dataset over ``target`` and is killed between the renames."""
     proc = child(KILL_AFTER_ASIDE + f"""
-    from pathlib import Path
     from agents.artifacts import atomic_write_text, publish_folder, temp_sibling
     tmp = temp_sibling({str(target)!r})
     atomic_write_text(tmp / "manifest.json", '{{"format": "{DATASET}", "marker": "new"}}')
@@ -253,6 +252,11 @@ def test_dataset_swap_killed_between_renames_is_finished_by_the_next_writer(tmp_
     """)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+
+
+def test_dataset_swap_killed_between_renames_is_finished_by_the_next_writer(tmp_path):
+    target = dataset_folder(tmp_path / "data", "old")
+    publish_killed_between_renames(target)
     assert not target.exists()  # neither at the path: what a death between the renames leaves
     assert [n.split("-")[0] for n in hidden(tmp_path)] == [".data.new", ".data.old"]
     # the next writer of the path sees the complete new one beside the old: it finishes the swap
@@ -265,13 +269,7 @@ def test_dataset_swap_killed_between_renames_is_finished_by_the_next_writer(tmp_
 
 def test_swap_killed_before_the_new_folder_was_complete_restores_the_old_one(tmp_path, capsys):
     target = dataset_folder(tmp_path / "data", "old")
-    proc = child(KILL_AFTER_ASIDE + f"""
-    from agents.artifacts import atomic_write_text, publish_folder, temp_sibling
-    tmp = temp_sibling({str(target)!r})
-    atomic_write_text(tmp / "manifest.json", '{{"format": "{DATASET}", "marker": "new"}}')
-    publish_folder(tmp, {str(target)!r}, overwrite=True, kind="{DATASET}")
-    """)
-    proc.wait(timeout=60)
+    publish_killed_between_renames(target)
     new = next(tmp_path.glob(".data.new-*"))
     for file in new.iterdir():  # as if the new one had not been marked complete
         file.unlink()
