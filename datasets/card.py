@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from agents.artifacts import atomic_write_bytes, atomic_write_text
 from datasets.manifest import CARD_NAME, CLASS_PLOT_NAME, MANIFEST_NAME, MATCHES_NAME, read_manifest
+from datasets.situations import situation_table
 from envs.actions import ACTION_NAMES
 from envs.win_record import WinRecord
 
@@ -99,6 +100,31 @@ def _style_actions_table(by_style: dict[str, dict[str, int]]) -> str:
     return _markdown_table(["command"] + styles, rows)
 
 
+def _situations_section(manifest: dict[str, Any]) -> list[str]:
+    """The rows per decision situation (:mod:`datasets.situations`), when the manifest counted them."""
+    record = manifest.get("situation_action_counts")
+    if not record:
+        return []
+    rows = situation_table(record)
+    decisive = [r for r in rows if r["situation"] not in ("busy", "neutral", "in_reach", "cornered")]
+    share = sum(r["rows"] for r in decisive) / max(1, sum(r["rows"] for r in rows))
+    return [
+        "## Situations",
+        "",
+        "What kind of moment each row is, read from its observation (`datasets/situations.py`; the "
+        f"first that holds, in this order). The reactions (`anti_air` to `guard_break`) are {share:.1%} "
+        "of the rows, and that is where matches are decided: judge a bot there "
+        "(`evaluation.offline.situation_metrics`), not on the average row.",
+        "",
+        _markdown_table(["situation", "rows", "share", "pressed something", "most pressed (share of rows)"],
+                        [[r["situation"], f"{r['rows']:,}", f"{r['share']:.2%}",
+                          "" if r["rows"] == 0 else f"{r['pressed_share']:.1%}",
+                          f"{r['top_command']} ({r['top_command_share']:.1%})" if r["top_command"] else ""]
+                         for r in rows]),
+        "",
+    ]
+
+
 def render_card(name: str, manifest: dict[str, Any], matches: pd.DataFrame) -> str:
     """The card's markdown text for the dataset called ``name``."""
     classes = class_distribution(manifest)
@@ -134,6 +160,7 @@ def render_card(name: str, manifest: dict[str, Any], matches: pd.DataFrame) -> s
         "",
         f"![class distribution]({CLASS_PLOT_NAME})",
         "",
+        *_situations_section(manifest),
         "## Who played",
         "",
         _counts_table("style", manifest.get("style_counts", {})),

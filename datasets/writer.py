@@ -59,6 +59,7 @@ from datasets.schema import (
     OBSERVATION_COLUMNS,
     SCHEMA_VERSION,
 )
+from datasets.situations import NUM_SITUATIONS, counts_record, situation_action_counts, situation_codes
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import OBS_DIM
 
@@ -130,6 +131,8 @@ class DatasetWriter:
         self._player_index: dict[PlayerInfo, int] = {}
         # rows per (registered player, command): every count in the manifest derives from it
         self._counts = np.zeros((0, NUM_ACTIONS), dtype=np.int64)
+        # rows per (situation, command): the card's situations table (datasets/situations.py)
+        self._situation_counts = np.zeros((NUM_SITUATIONS, NUM_ACTIONS), dtype=np.int64)
         self._pair: tuple[int, int] | None = None
         self._wave_ids = np.zeros(0, dtype=np.int64)
         self._wave_players = np.zeros((0, 2), dtype=np.int16)
@@ -319,6 +322,8 @@ class DatasetWriter:
         columns = {key: value[..., :n] for key, value in self._buf.items()}
         flat = columns["player"].astype(np.int64) * NUM_ACTIONS + columns["action_id"]
         self._counts += np.bincount(flat, minlength=self._counts.size).reshape(self._counts.shape)
+        self._situation_counts += situation_action_counts(situation_codes(columns["obs"].T),
+                                                          columns["action_id"])
         index = len(self._shards)
         self._shards.append({"path": shard_name(index), "rows": n})
         self._num_rows += n
@@ -443,6 +448,7 @@ class DatasetWriter:
             "action_counts_by_style": {
                 style: dict(zip(ACTION_NAMES, counts.tolist(), strict=True))
                 for style, counts in sorted(style_actions.items())},
+            "situation_action_counts": counts_record(self._situation_counts),
             "style_counts": dict(sorted(style_counts.items())),
             "skill_counts": dict(sorted(skill_counts.items())),
             "player_counts": dict(sorted(player_counts.items())),

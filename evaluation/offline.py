@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn import metrics  # noqa: E402
 
 from agents.policy import Policy  # noqa: E402
+from datasets.situations import DECISION_SITUATIONS, SITUATION_IDS  # noqa: E402
 from envs.actions import ACTION_NAMES, NUM_ACTIONS, Action  # noqa: E402
 
 NO_ACTION = int(Action.NO_ACTION)
@@ -77,6 +78,51 @@ def offline_metrics(labels: np.ndarray, predictions: np.ndarray,
         result[f"recall/{name}"] = float(recall[i])
         result[f"precision/{name}"] = float(precision[i])
     return result
+
+
+def situation_metrics(labels: np.ndarray, predictions: np.ndarray, situations: np.ndarray
+                      ) -> dict[str, float]:
+    """How a policy decides in each kind of moment (:mod:`datasets.situations`), on logged rows.
+
+    Per situation ``s`` where a decision is made (every one but ``busy``), with ``situations`` the
+    rows' situation ids (:func:`datasets.situations.situation_codes`):
+
+    * ``situation/<s>/rows``: rows in ``s``;
+    * ``situation/<s>/recall``: of the rows where the pro pressed a command (not ``NO_ACTION``), the
+      share where the policy pressed the same one (NaN when the pro never pressed there);
+    * ``situation/<s>/precision``: of the rows where the policy pressed a command, the share that is
+      the pro's (NaN when it never pressed);
+    * ``situation/<s>/pressed_where_pro_waited``: of the rows where the pro pressed nothing, the
+      share where the policy pressed something (NaN when the pro always pressed).
+
+    ``situation_recall`` is the mean recall over the situations where the pro pressed something: the
+    decisive commands weighted by kind of moment, not by how often each moment occurs.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    situations = np.asarray(situations)
+    if not labels.shape == predictions.shape == situations.shape or labels.ndim != 1:
+        raise ValueError(f"labels, predictions and situations must be equal-length 1-D arrays, got "
+                         f"{labels.shape}, {predictions.shape} and {situations.shape}")
+    pro_pressed, bot_pressed = labels != NO_ACTION, predictions != NO_ACTION
+    same = labels == predictions
+
+    def share(hits: np.ndarray, of: np.ndarray) -> float:
+        return float(hits[of].mean()) if of.any() else float("nan")
+
+    out: dict[str, float] = {}
+    recalls = []
+    for name in DECISION_SITUATIONS:
+        rows = situations == SITUATION_IDS[name]
+        recall = share(same, rows & pro_pressed)
+        out[f"situation/{name}/rows"] = float(rows.sum())
+        out[f"situation/{name}/recall"] = recall
+        out[f"situation/{name}/precision"] = share(same, rows & bot_pressed)
+        out[f"situation/{name}/pressed_where_pro_waited"] = share(bot_pressed, rows & ~pro_pressed)
+        if not np.isnan(recall):
+            recalls.append(recall)
+    out["situation_recall"] = float(np.mean(recalls)) if recalls else float("nan")
+    return out
 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int = NUM_ACTIONS) -> np.ndarray:

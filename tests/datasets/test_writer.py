@@ -185,8 +185,8 @@ def test_write_dataset_round_trips_an_in_memory_table(tmp_path):
     assert path == (tmp_path / "copy").absolute()
     pd.testing.assert_frame_equal(copy.frames, original.frames)
     pd.testing.assert_frame_equal(copy.matches, original.matches)
-    for key in ("frames_sha256", "action_counts", "style_counts", "skill_counts", "num_frames",
-                "num_matches"):
+    for key in ("frames_sha256", "action_counts", "situation_action_counts", "style_counts", "skill_counts",
+                "num_frames", "num_matches"):
         assert copy.manifest[key] == original.manifest[key], key
     assert copy.manifest["generator"] == {"source": "import", "file": "x.csv"}
     assert copy.manifest["seed"] is None
