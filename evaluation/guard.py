@@ -79,21 +79,28 @@ class GuardedPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Valid ``(B,)`` int64 commands; sets :attr:`last_fault` (``None`` when the call was clean)."""
         batch = obs.shape[0]
-        self.last_fault = None
-        warm_up = self.calls == 0
-        self.calls += 1
         start_cpu, start_wall = time.thread_time(), time.perf_counter()
         try:
             raw = self.policy.act(obs)
         except Exception as err:  # noqa: BLE001 - any bot bug becomes a forfeit, not a crash
+            self.calls += 1
             self.last_fault = Fault(np.ones(batch, dtype=bool), f"act raised {type(err).__name__}: {err}")
             return np.zeros(batch, dtype=np.int64)
-        cpu = time.thread_time() - start_cpu  # the budget: unlike wall time, it does not grow with load
-        wall = time.perf_counter() - start_wall  # reported only
+        # the budget is CPU time: unlike wall time, it does not grow with load (wall is reported only)
+        return self.accept(raw, batch, time.thread_time() - start_cpu, time.perf_counter() - start_wall)
+
+    def accept(self, raw: object, batch: int, cpu: float, wall: float, *,
+               what: str = "one batched act call") -> np.ndarray:
+        """What follows the policy's answer ``raw`` for ``batch`` rows that took ``cpu`` / ``wall``
+        seconds: each row checked, the call held to the budget (except the first, the warm-up),
+        :attr:`last_fault` set. :mod:`evaluation.stacked` calls it with each bot's share of one
+        stacked call (``what`` says so in the forfeit reason)."""
+        warm_up = self.calls == 0
+        self.calls += 1
         actions, fault = _validate(raw, batch)
         if fault is None and not warm_up and self.time_budget_s is not None and cpu > self.time_budget_s:
             fault = Fault(np.ones(batch, dtype=bool),
-                          f"timeout: one batched act call used {cpu * 1000:.0f} ms of CPU time "
+                          f"timeout: {what} used {cpu * 1000:.0f} ms of CPU time "
                           f"({wall * 1000:.0f} ms wall), over the {self.time_budget_s * 1000:.0f} ms budget")
         self.last_fault = fault
         return actions

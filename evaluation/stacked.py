@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agents.stacked import StackedBCPolicies, stack_key
-from evaluation.guard import Fault, GuardedPolicy, _validate
+from evaluation.guard import GuardedPolicy
 
 
 class StackedGroup:
@@ -59,8 +59,9 @@ class StackedGroup:
                 total = sum(len(batches[k]) for k in active)
                 for k in active:
                     n = len(batches[k])
-                    out[k] = self._charge(self.guards[k], commands[k], cpu * n / total, wall * n / total,
-                                          n, total)
+                    out[k] = self.guards[k].accept(
+                        commands[k], n, cpu * n / total, wall * n / total,
+                        what=f"its share ({n} of {total} rows) of one stacked act call")
                     if near[k].any():  # a near tie: the bot's own act decides, on its own rows
                         fault = self.guards[k].last_fault
                         out[k] = self.guards[k].act(batches[k])
@@ -70,21 +71,6 @@ class StackedGroup:
         for k in active:
             out[k] = self.guards[k].act(batches[k])
         return out
-
-    @staticmethod
-    def _charge(guard: GuardedPolicy, raw: np.ndarray, cpu: float, wall: float, rows: int,
-                total: int) -> np.ndarray:
-        """What ``guard.act`` does after its policy answered, for the bot's share of the stacked call."""
-        warm_up = guard.calls == 0
-        guard.calls += 1
-        actions, fault = _validate(raw, rows)
-        if fault is None and not warm_up and guard.time_budget_s is not None and cpu > guard.time_budget_s:
-            fault = Fault(np.ones(rows, dtype=bool),
-                          f"timeout: its share ({rows} of {total} rows) of one stacked act call used "
-                          f"{cpu * 1000:.0f} ms of CPU time ({wall * 1000:.0f} ms wall), over the "
-                          f"{guard.time_budget_s * 1000:.0f} ms budget")
-        guard.last_fault = fault
-        return actions
 
 
 def stack_groups(guards: Sequence[GuardedPolicy]) -> list[list[int]]:

@@ -6,6 +6,7 @@ win rate, offline accuracy) and results next to the BC runs'.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,35 @@ RLLIB = ("agent=ppo", "agent.iterations=2", "agent.train_batch_size=512", "agent
 SB3 = ("agent=sb3_ppo", "agent.total_timesteps=512", "agent.n_steps=128", "agent.num_envs=2")
 
 
-def run(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+def run(*overrides: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
+
+
+HEAD = """
+import sys, ray
+ray.init(num_cpus=2, include_dashboard=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.readline()  # until the tests are done
+ray.shutdown()
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A running Ray cluster (started by another process, with Ray's default token authentication)
+    for ``ray.address=host:port``; its address."""
+    head = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        yield address
+    finally:
+        head.stdin.write("\n")
+        head.stdin.flush()
+        head.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +69,14 @@ def bc_start(tmp_path_factory, tiny_dataset):
 
 
 @pytest.fixture(scope="module")
-def rllib_run(tmp_path_factory, tiny_dataset, bc_start):
+def rllib_run(tmp_path_factory, tiny_dataset, bc_start, ray_cluster):
+    """The RLlib run joins a running cluster by address (the resume test below starts a local instance);
+    joining a cluster with token authentication takes ``RAY_AUTH_MODE=token`` (README, Scaling)."""
     cwd = tmp_path_factory.mktemp("rllib")
-    out = run(*RLLIB, *EVAL, f"agent.init_from={bc_start}", f"eval.dataset.path={tiny_dataset}", cwd=cwd)
+    out = run(*RLLIB, *EVAL, f"agent.init_from={bc_start}", f"eval.dataset.path={tiny_dataset}",
+              f"ray.address={ray_cluster}", cwd=cwd, env={"RAY_AUTH_MODE": "token"})
     assert out.returncode == 0, out.stderr[-3000:]
+    assert f"Connecting to existing Ray cluster at address: {ray_cluster}" in out.stderr
     return cwd, cwd / "runs" / "rl" / "ppo_focal_seed0", out
 
 
