@@ -67,6 +67,9 @@ class ScaleConfig:
     ppo_minibatch_size: int = 1024
     ppo_eval_every: int = 10
     tournament_matches_per_pairing: int = 96
+    # the scripted players of the tournament: bot names and pool names (agents.registry.POOLS); the
+    # vs_<pool> columns cover the members of each pool that play
+    tournament_scripted: list[str] = field(default_factory=lambda: ["footsies", "reference", "perfect_pros"])
     ratings_bootstrap: int = 200
 
 
@@ -83,10 +86,22 @@ class ExperimentConfig:
 ConfigStore.instance().store(name="experiment_schema", node=ExperimentConfig)
 ConfigStore.instance().store(group="scale", name="scale_schema", node=ScaleConfig)
 
-# the scripted players in the tournament: the strongest scripted bot, the reference pool (the pros at
-# two skills, the button masher, the lecture's idle bot) and the pros at perfect skill
-SCRIPTED_POOLS = ["footsies", "reference", "perfect_pros"]
-SCRIPTED = ["footsies", *POOLS["reference"], *POOLS["perfect_pros"]]
+
+def scripted_players(scale: ScaleConfig) -> list[str]:
+    """The tournament's scripted players by bot name, pools expanded (by default the strongest
+    scripted bot, the reference pool: the pros at two skills, the button masher, the lecture's idle
+    bot; and the pros at perfect skill)."""
+    names: list[str] = []
+    for entry in scale.tournament_scripted:
+        names += [n for n in POOLS.get(entry, [entry]) if n not in names]
+    return names
+
+
+def pool_groups(players: list[str]) -> dict[str, list[str]]:
+    """``vs_<pool>`` win-rate columns: each named pool's members among ``players``."""
+    groups = {"reference_pool": "reference", "perfect_pros": "perfect_pros"}
+    return {group: members for group, pool in groups.items()
+            if (members := [n for n in POOLS[pool] if n in players])}
 
 
 class ExperimentError(RuntimeError):
@@ -190,12 +205,12 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     trained = [root / f"{r}_seed{cfg.seed}" for r in scale.rebalances] + [ppo_run]
     console.print(f"[4/4] tournament of {len(trained)} trained bots and the scripted players -> {out}")
     labelled = [f"{run.name}={run / 'best'}" for run in trained]
-    tournament = {"tournament.participants": [*SCRIPTED_POOLS, *labelled], "tournament.globs": [],
+    scripted = scripted_players(scale)
+    tournament = {"tournament.participants": [*scripted, *labelled], "tournament.globs": [],
                   "tournament.matches_per_pairing": scale.tournament_matches_per_pairing,
                   "tournament.seed": cfg.seed, "tournament.out_dir": str(out), "tournament.resume": True,
                   "tournament.overwrite": cfg.overwrite, "tournament.progress": cfg.progress,
-                  "+tournament.groups.reference_pool": list(POOLS["reference"]),
-                  "+tournament.groups.perfect_pros": list(POOLS["perfect_pros"]),
+                  **{f"+tournament.groups.{name}": group for name, group in pool_groups(scripted).items()},
                   "ratings.bootstrap": scale.ratings_bootstrap, "ratings.seed": cfg.seed}
     if data is not None:
         tournament["eval.dataset.path"] = data

@@ -105,15 +105,18 @@ def test_every_step_wrote_its_outputs(experiment):
 
 
 def test_the_report_has_one_row_per_bot_with_finite_accuracy_and_win_rate(experiment):
-    from experiment import SCRIPTED
+    from experiment import ScaleConfig, scripted_players
 
+    scripted = scripted_players(ScaleConfig(tournament_scripted=SMALL["tournament_scripted"]))
     report = pd.read_csv(experiment.folder / "tournament" / "report.csv")
     assert report["label"].is_unique
     trained = [f"{r}_seed0" for r in SMALL["rebalances"]] + [p.name for p in experiment.folder.glob("ppo_*")]
     bots = load_tournament(experiment.folder).bots  # labels as the tournament wrote them, with their run
     assert sorted(bots.loc[bots["kind"] == "checkpoint", "run"]) == sorted(trained)
-    assert sorted(report.loc[report["kind"] == "scripted", "label"]) == sorted(SCRIPTED)
-    assert len(report) == len(SCRIPTED) + len(trained)
+    assert sorted(report.loc[report["kind"] == "scripted", "label"]) == sorted(scripted)
+    assert len(report) == len(scripted) + len(trained)
+    columns = pd.read_csv(experiment.folder / "tournament" / "standings.csv").columns
+    assert "vs_reference_pool" in columns and "vs_perfect_pros" not in columns  # no perfect pro plays
     for column in ("accuracy", "win_rate"):
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in report[column]), report[["label", column]]
     standings = pd.read_csv(experiment.folder / "tournament" / "standings.csv")
