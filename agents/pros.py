@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.actions import NUM_ACTIONS, Action
-from envs.observation import ME, OPP, FighterField, MatchField
+from envs.observation import ATTACK_COMMANDS, ME, OPP, FighterField, MatchField, attack_reach
 from envs.params import GameParams
 
 _SAFETY_PX = 2.0  # trust reaches a bit short: obs are float32, the engine float64
@@ -126,10 +126,7 @@ class ProPlayer:
         # jump-in window: a forward jump lands about this far ahead
         jump_travel = self.params.jump_frames * self.params.jump_forward_speed
         self._jump_window = (jump_travel - 10.0, jump_travel + 40.0)
-        # the opponent's reach by attack one-hot (LIGHT, HEAVY, SPECIAL, THROW, ANTI_AIR)
-        self._opp_reach = np.array([moves[a.name].reach for a in
-                                    (Action.LIGHT_ATTACK, Action.HEAVY_ATTACK, Action.SPECIAL,
-                                     Action.THROW, Action.ANTI_AIR)])
+        self._attack_reaches = np.array([moves[name].reach for name in ATTACK_COMMANDS])
         self._rng = np.random.default_rng(0)
         self._seen: np.ndarray | None = None  # (B, reaction_frames + 1, OBS_DIM) ring of observations
         self._fresh: np.ndarray | None = None  # rows whose episode just (re)started
@@ -198,7 +195,7 @@ class ProPlayer:
         opp_busy_frames = opp[:, FighterField.BUSY] * p.fps
         opp_air = opp[:, FighterField.HEIGHT] > 0
         opp_attacking = opp[:, FighterField.PHASE_STARTUP] + opp[:, FighterField.PHASE_ACTIVE] > 0
-        opp_reach = opp[:, FighterField.ATTACK_LIGHT:FighterField.ATTACK_ANTI_AIR + 1] @ self._opp_reach
+        opp_reach = attack_reach(opp, self._attack_reaches)
         opp_heavy = opp[:, FighterField.ATTACK_HEAVY] > 0
         opp_recovering = opp[:, FighterField.PHASE_RECOVERY] > 0
         opp_guarding = opp[:, FighterField.GUARDING] > 0

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from agents.artifacts import atomic_write_bytes, atomic_write_text
 from datasets.manifest import CARD_NAME, CLASS_PLOT_NAME, MANIFEST_NAME, MATCHES_NAME, read_manifest
-from datasets.situations import situation_table
+from datasets.situations import REACTIONS, situation_table
 from envs.actions import ACTION_NAMES
 from envs.win_record import WinRecord
 
@@ -106,8 +106,7 @@ def _situations_section(manifest: dict[str, Any]) -> list[str]:
     if not record:
         return []
     rows = situation_table(record)
-    decisive = [r for r in rows if r["situation"] not in ("busy", "neutral", "in_reach", "cornered")]
-    share = sum(r["rows"] for r in decisive) / max(1, sum(r["rows"] for r in rows))
+    share = sum(r["rows"] for r in rows if r["situation"] in REACTIONS) / max(1, sum(r["rows"] for r in rows))
     return [
         "## Situations",
         "",

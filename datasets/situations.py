@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
-from envs.observation import ME, OPP, FighterField, MatchField
+from envs.observation import ATTACK_COMMANDS, ME, OPP, FighterField, MatchField, attack_reach
 from envs.params import GameParams
 
 SITUATIONS: tuple[str, ...] = ("busy", "anti_air", "combo", "punish", "under_attack", "projectile_incoming",
@@ -45,7 +45,9 @@ NUM_SITUATIONS = len(SITUATIONS)
 # the situations where the acting player decides something: every one but "busy"
 DECISION_SITUATIONS: tuple[str, ...] = SITUATIONS[1:]
 
-_ATTACKS = ("LIGHT_ATTACK", "HEAVY_ATTACK", "SPECIAL", "THROW", "ANTI_AIR")  # the observation's one-hot order
+# the reactions: where a pro answers what the opponent just did (the card's headline share)
+REACTIONS: tuple[str, ...] = ("anti_air", "combo", "punish", "under_attack", "projectile_incoming",
+                              "guard_break")
 
 
 def situation_codes(obs: np.ndarray, params: GameParams | None = None) -> np.ndarray:
@@ -56,9 +58,8 @@ def situation_codes(obs: np.ndarray, params: GameParams | None = None) -> np.nda
         raise ValueError(f"expected observations [rows, {OPP + len(FighterField)}], got {obs.shape}")
     me, opp = obs[:, ME:OPP], obs[:, OPP:]
     d = obs[:, MatchField.DISTANCE] * p.stage_width  # > 0: the opponent is in front of me
-    reach = {name: p.moves[name].reach for name in _ATTACKS}
-    opp_reach = opp[:, FighterField.ATTACK_LIGHT:FighterField.ATTACK_ANTI_AIR + 1] @ np.array(
-        [reach[name] for name in _ATTACKS], dtype=np.float64)
+    reach = {name: p.moves[name].reach for name in ATTACK_COMMANDS}
+    opp_reach = attack_reach(opp, np.array([reach[name] for name in ATTACK_COMMANDS]))
     opp_stunned = opp[:, FighterField.STUN] > 0
     opp_guarding = opp[:, FighterField.GUARDING] > 0
     projectile_gap = opp[:, FighterField.PROJECTILE_DISTANCE] * p.stage_width

@@ -49,6 +49,9 @@ class FighterField(IntEnum):
     PROJECTILE_DISTANCE = 19
 
 
+# the commands whose "performing it" flags are ATTACK_LIGHT .. ATTACK_ANTI_AIR, in that order
+ATTACK_COMMANDS: tuple[str, ...] = ("LIGHT_ATTACK", "HEAVY_ATTACK", "SPECIAL", "THROW", "ANTI_AIR")
+
 ME = len(MatchField)
 OPP = ME + len(FighterField)
 OBS_DIM = OPP + len(FighterField)
@@ -113,3 +116,10 @@ def observation_space() -> gym.spaces.Box:
     low = np.array([row["low"] for row in table], dtype=np.float32)
     high = np.array([row["high"] for row in table], dtype=np.float32)
     return gym.spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+def attack_reach(fighter: np.ndarray, reaches: np.ndarray) -> np.ndarray:
+    """The reach of the attack each row's fighter is performing (0 when none): ``fighter`` is a
+    ``[rows, len(FighterField)]`` block (``obs[:, ME:OPP]`` or ``obs[:, OPP:]``), ``reaches`` the
+    reach per :data:`ATTACK_COMMANDS` (``[params.moves[name].reach for name in ATTACK_COMMANDS]``)."""
+    return fighter[:, FighterField.ATTACK_LIGHT:FighterField.ATTACK_ANTI_AIR + 1] @ reaches

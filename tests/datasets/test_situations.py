@@ -12,13 +12,14 @@ from datasets.load import load_dataset
 from datasets.situations import (
     DECISION_SITUATIONS,
     NUM_SITUATIONS,
+    REACTIONS,
     SITUATION_IDS,
     SITUATIONS,
     situation_codes,
     situation_table,
 )
 from envs.actions import ACTION_NAMES, Action
-from envs.observation import ME, OBS_DIM, OPP, FighterField, MatchField
+from envs.observation import ATTACK_COMMANDS, ME, OBS_DIM, OPP, FighterField, MatchField
 from envs.params import GameParams
 from evaluation.offline import situation_metrics
 
@@ -65,6 +66,10 @@ def test_each_situation_is_read_from_the_observation():
                                                  opp_projectile_distance=-20 / W)[None])[0]] == "neutral"
     with pytest.raises(ValueError, match="expected observations"):
         situation_codes(np.zeros((3, OBS_DIM - 1)))
+    # the names the card and the reach lookup rely on
+    assert REACTIONS == SITUATIONS[1:7]
+    flags = [f.name for f in FighterField][FighterField.ATTACK_LIGHT:FighterField.ATTACK_ANTI_AIR + 1]
+    assert [f"ATTACK_{name.removesuffix('_ATTACK')}" for name in ATTACK_COMMANDS] == flags
 
 
 def test_the_manifest_counts_rows_per_situation_and_command(tiny_dataset):
