@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +44,7 @@ from rich.console import Console
 
 from agents.registry import POOLS
 from envs.config_checks import check_overrides_or_exit
-
-ROOT = Path(__file__).resolve().parent
+from evaluation.steps import StepError, run_step
 
 
 @dataclass
@@ -104,7 +102,7 @@ def pool_groups(players: list[str]) -> dict[str, list[str]]:
             if (members := [n for n in POOLS[pool] if n in players])}
 
 
-class ExperimentError(RuntimeError):
+class ExperimentError(StepError):
     """A step of the experiment that cannot run (bad scale values, a failed step)."""
 
 
@@ -126,28 +124,6 @@ def dataset_path(cfg: ExperimentConfig, root: Path, console: Console) -> str | N
         generate(GenerateConfig(matches_per_pairing=cfg.scale.dataset_matches_per_pairing, seed=cfg.seed,
                                 out=str(path), progress=cfg.progress))
     return str(path)
-
-
-def _value(value: Any) -> str:
-    """A Hydra override value: lists as [a,b], strings quoted when Hydra would parse them."""
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    text = str(value)
-    return f"'{text}'" if any(c in text for c in "=,[]{}:' ") else text
-
-
-def run_step(console: Console, script: str, overrides: dict[str, Any]) -> None:
-    """Run ``python <script> <overrides>`` as a user would; fail with the step's command on error."""
-    command = [sys.executable, str(ROOT / script), *(f"{k}={_value(v)}" for k, v in overrides.items())]
-    console.print(f"$ {shlex.join([Path(command[0]).name, script, *command[2:]])}", highlight=False,
-                  markup=False, soft_wrap=True)
-    if subprocess.run(command, cwd=Path.cwd()).returncode != 0:
-        raise ExperimentError(f"the step above failed (its message is printed above): "
-                              f"{shlex.join(command[1:])}")
 
 
 def train_overrides(cfg: ExperimentConfig, root: Path, data: str | None) -> dict[str, Any]:
@@ -225,7 +201,7 @@ def main(cfg: DictConfig) -> None:
     config: ExperimentConfig = OmegaConf.to_object(cfg)
     try:
         run_experiment(config)
-    except (ExperimentError, ValueError, FileNotFoundError, OSError) as err:
+    except (StepError, ValueError, FileNotFoundError, OSError) as err:
         print(f"experiment.py: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:  # Ctrl-C (the running step prints what it saved): one line, no traceback

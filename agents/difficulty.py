@@ -30,6 +30,10 @@ From code::
     bot = with_difficulty(make_policy("footsies"), DifficultyConfig(reaction_delay=12))
 
 From ``play.py``: ``difficulty.reaction_delay=12 difficulty.action_noise=0.1 difficulty.apm_cap=120``.
+
+From any bot spec (``opponent=``, ``p1=``, tournament participants): the bot, ``@``, then
+``knob:value`` pairs separated by commas, e.g. ``footsies@reaction_delay:12,action_noise:0.1``
+or ``runs/bc/focal_seed0/best@apm_cap:120`` (:func:`split_difficulty_spec`).
 """
 
 from __future__ import annotations
@@ -245,5 +249,28 @@ def with_difficulty(policy: Policy, config: DifficultyConfig | Mapping[str, Any]
     return policy if config.is_off else DifficultyPolicy(policy, config)
 
 
+def split_difficulty_spec(spec: str) -> tuple[str, DifficultyConfig | None]:
+    """``"footsies@reaction_delay:12,action_noise:0.1"`` -> ``("footsies", DifficultyConfig(...))``.
+
+    A spec with no ``@knob:value`` suffix comes back as ``(spec, None)``. The suffix is the text after
+    the last ``@`` when it starts with a knob name; a bad knob or value raises ``ValueError`` naming it.
+    """
+    base, at, suffix = spec.rpartition("@")
+    knobs = [f.name for f in fields(DifficultyConfig)]
+    if not at or not any(suffix.startswith(f"{knob}:") for knob in knobs):
+        return spec, None
+    values: dict[str, Any] = {}
+    for pair in suffix.split(","):
+        knob, colon, text = pair.partition(":")
+        if not colon or knob not in knobs:
+            raise ValueError(f"bot spec {spec!r}: {pair!r} is not knob:value with a knob among {knobs}")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"bot spec {spec!r}: {knob} needs a number, got {text!r}") from None
+        values[knob] = int(number) if knob == "reaction_delay" and number.is_integer() else number
+    return base, difficulty_config(values)
+
+
 __all__ = ["DifficultyConfig", "DifficultyPolicy", "FRAMES_PER_MINUTE", "difficulty_config",
-           "with_difficulty"]
+           "split_difficulty_spec", "with_difficulty"]

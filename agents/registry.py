@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from agents.difficulty import split_difficulty_spec, with_difficulty
 from agents.policy import Policy
 from agents.pros import PRO_STYLES, ProPlayer, pro_name
 from agents.scripted import IdleBot, RandomBot
@@ -66,7 +67,8 @@ def resolve_pool(spec: str | Iterable[str]) -> tuple[str, ...]:
             raise TypeError(f"a pool entry must be a pool or bot name, got {type(entry).__name__}: {entry!r}")
         if entry in POOLS:
             names.extend(POOLS[entry])
-        elif entry in SCRIPTED_BOTS or entry == SELF or _looks_like_checkpoint(entry):
+        elif (base := split_difficulty_spec(entry)[0]) in SCRIPTED_BOTS or entry == SELF \
+                or _looks_like_checkpoint(base):
             names.append(entry)
         else:
             raise UnknownBotError(f"unknown bot {entry!r} (not a pool either); pools: "
@@ -82,8 +84,15 @@ def _looks_like_checkpoint(spec: str) -> bool:
 
 
 def make_policy(spec: str | Policy, params: GameParams | None = None) -> Policy:
-    """A fresh policy from a registered name, a checkpoint or bundle path, or ``spec`` itself if a Policy."""
+    """A fresh policy from a registered name, a checkpoint or bundle path, or ``spec`` itself if a Policy.
+
+    A name or path may end in difficulty knobs, ``footsies@reaction_delay:12,action_noise:0.1``: the
+    bot is then wrapped by :func:`agents.difficulty.with_difficulty`.
+    """
     if isinstance(spec, str):
+        base, difficulty = split_difficulty_spec(spec)
+        if difficulty is not None:
+            return with_difficulty(make_policy(base, params), difficulty)
         factory = SCRIPTED_BOTS.get(spec)
         if factory is None and _looks_like_checkpoint(spec):
             from agents.onnx_policy import is_bundle_path, load_bundle

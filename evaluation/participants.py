@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.difficulty import split_difficulty_spec
 from agents.errors import CheckpointError
 from agents.onnx_policy import is_bundle_path
 from agents.policy import Policy
@@ -39,6 +40,12 @@ class Participant:
     label: str
     spec: str
     kind: str  # "scripted", "checkpoint" or "onnx"
+
+    @property
+    def file(self) -> str:
+        """The bot without its difficulty knobs (``footsies@apm_cap:60`` -> ``footsies``): the name
+        or the path of the checkpoint or bundle it plays with."""
+        return split_difficulty_spec(self.spec)[0]
 
     @property
     def learned(self) -> bool:
@@ -62,10 +69,10 @@ def recorded_manifest(participant: Participant) -> dict[str, Any] | None:
     if participant.kind == "onnx":
         from agents.onnx_policy import bundle_paths, read_bundle_manifest
 
-        return read_bundle_manifest(bundle_paths(participant.spec)[0])
+        return read_bundle_manifest(bundle_paths(participant.file)[0])
     from agents.checkpoint import checkpoint_dir, read_manifest
 
-    return read_manifest(checkpoint_dir(participant.spec))
+    return read_manifest(checkpoint_dir(participant.file))
 
 
 def artifact_sha256(participant: Participant) -> str | None:
@@ -131,15 +138,21 @@ def resolve_participants(entries: Sequence[str], globs: Sequence[str] = (), *,
     for entry in expanded:
         label, _, spec = entry.partition("=") if "=" in entry else ("", "", entry)
         spec = spec.strip()
-        if spec in available_bots():
+        try:
+            bot, difficulty = split_difficulty_spec(spec)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        knobs = spec[len(bot):]  # "" or "@reaction_delay:12,..."
+        if bot in available_bots():
             participants.append(Participant(label or spec, spec, "scripted"))
             continue
-        path = Path(spec) if Path(spec).is_absolute() else base / spec
-        if "/" in spec or os.sep in spec or spec.endswith(".onnx") or path.exists():
+        path = Path(bot) if Path(bot).is_absolute() else base / bot
+        if "/" in bot or os.sep in bot or bot.endswith(".onnx") or path.exists():
             if not path.exists():
-                problems.append(f"{spec!r}: no such file or folder ({path})")
+                problems.append(f"{bot!r}: no such file or folder ({path})")
                 continue
-            participants.append(Participant(label or _path_label(spec, runs_dir), str(path),
+            participants.append(Participant(label or _path_label(bot, runs_dir) + knobs, str(path) + knobs,
                                             _kind(str(path))))
             continue
         problems.append(f"{spec!r}: unknown bot name")

@@ -181,7 +181,7 @@ def run_groups(participants: Sequence[Participant]) -> dict[str, list[str]]:
     "across the checkpoints of one run" view. Only groups of 3 or more are worth correlating."""
     groups: dict[str, list[str]] = {}
     for p in participants:
-        if p.learned:
+        if p.learned and p.file == p.spec:  # difficulty variants are not checkpoints of the run
             groups.setdefault(str(Path(p.spec).parent), []).append(p.label)
     return {run: labels for run, labels in groups.items() if len(labels) >= 3}
 

@@ -224,3 +224,40 @@ def test_from_a_hydra_dictconfig():
     cfg = OmegaConf.structured(DifficultyConfig)
     cfg.action_noise = 0.2
     assert difficulty_config(cfg) == DifficultyConfig(action_noise=0.2)
+
+
+# ---- difficulty in a bot spec: "footsies@reaction_delay:12,action_noise:0.1" -------------------------
+
+def test_a_spec_with_knobs_builds_the_handicapped_bot():
+    from agents.difficulty import DifficultyConfig, DifficultyPolicy, split_difficulty_spec
+    from agents.registry import make_policy, resolve_pool
+
+    assert split_difficulty_spec("footsies") == ("footsies", None)
+    assert split_difficulty_spec("footsies@reaction_delay:12,action_noise:0.1") == (
+        "footsies", DifficultyConfig(reaction_delay=12, action_noise=0.1))
+    bot = make_policy("footsies@apm_cap:60")
+    assert isinstance(bot, DifficultyPolicy) and bot.config.apm_cap == 60
+    assert resolve_pool(["rushdown@action_noise:0.5"]) == ("rushdown@action_noise:0.5",)
+
+
+@pytest.mark.parametrize("spec, words", [("footsies@reaction_delay:soon", "needs a number"),
+                                         ("footsies@reaction_delay:8,speed:2", "speed:2"),
+                                         ("footsies@action_noise:2", "probability")])
+def test_a_bad_knob_in_a_spec_is_named(spec, words):
+    from agents.registry import make_policy
+
+    with pytest.raises(ValueError, match=words):
+        make_policy(spec)
+
+
+def test_tournament_participants_take_knobs_on_names_and_paths(tmp_path):
+    from evaluation.participants import resolve_participants
+
+    folder = tmp_path / "runs" / "bc" / "best"
+    folder.mkdir(parents=True)
+    participants, _ = resolve_participants(["footsies@reaction_delay:8", "runs/bc/best@apm_cap:30"],
+                                           runs_dir="runs", base_dir=tmp_path)
+    scripted, trained = participants
+    assert (scripted.label, scripted.kind, scripted.file) == ("footsies@reaction_delay:8", "scripted", "footsies")
+    assert trained.label == "bc/best@apm_cap:30" and trained.file == str(folder)
+    assert trained.spec == f"{folder}@apm_cap:30" and trained.kind == "checkpoint"
