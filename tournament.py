@@ -37,6 +37,8 @@ from agents.artifacts import FolderInUseError, StorageError, folder_lock
 from agents.rl.ray_runtime import RaySettings
 from envs.config_checks import check_overrides_or_exit
 from evaluation import protocol as eval_protocol
+from evaluation.alignment import predicted_win_rates
+from evaluation.offline import SCALAR_METRICS
 from evaluation.participants import (
     Participant,
     ParticipantError,
@@ -101,6 +103,9 @@ class RatingsSettings:
 class ReportSettings:
     enabled: bool = True  # offline metrics on each bot's test split next to the tournament results
     tensorboard: bool = True
+    # an estimator.json of `python -m evaluation.alignment`: adds a predicted_win_rate column (from the
+    # logs alone, before any match: the win rate the bot would have in that zoo's round robin)
+    estimator: str | None = None
 
 
 @dataclass
@@ -246,7 +251,18 @@ def report(config: TournamentConfig, participants: list[Participant], results: T
                                 pro_action_counts(datasets[offline.loc[label, "dataset"]]))
                      for label in offline.index if label in results.action_counts])
     table = join_report(standings, offline, jsd)
-    correlations = rank_correlations(table)
+    if r.estimator:
+        try:
+            data = config.eval.dataset
+            predicted = predicted_win_rates(to_absolute_path(r.estimator),
+                                            {p.label: p.spec for p in participants}, data.path,
+                                            data.split_fractions, data.split_seed,
+                                            threads=config.tournament.torch_threads)
+        except (ValueError, OSError) as err:
+            raise _fail(f"report.estimator: {err}") from None
+        table = table.join(predicted)
+    correlations = rank_correlations(table, metrics=[*SCALAR_METRICS, *(["predicted_win_rate"] if r.estimator
+                                                                         else [])])
     sentence = best_predictor_sentence(correlations)
     groups = {}
     for run_dir, labels_in_run in run_groups(participants).items():
@@ -257,10 +273,12 @@ def report(config: TournamentConfig, participants: list[Participant], results: T
     shown = Table(title="offline (each bot's test split) vs online")
     columns = ["bot", "kind", "dataset", "accuracy", "balanced_accuracy", "macro_f1", "no_action_recall",
                "mean_skill_recall", "win_rate", "rating", "action_jsd"]
+    if r.estimator:
+        columns.insert(8, "predicted_win_rate")
     for column in columns:
         shown.add_column(column, justify="left" if column in ("bot", "kind", "dataset") else "right")
     for label, row in table.iterrows():
-        shown.add_row(str(label), row["kind"], row["dataset"], *(f"{row[c]:.3f}" for c in columns[3:9]),
+        shown.add_row(str(label), row["kind"], row["dataset"], *(f"{row[c]:.3f}" for c in columns[3:-2]),
                       f"{row['rating']:.0f}", f"{row['action_jsd']:.3f}")
     console.print(shown)
     corr_table = Table(title="rank correlation with win rate")

@@ -64,7 +64,7 @@ from evaluation.offline import SCALAR_METRICS, offline_metrics, situation_metric
 from evaluation.ope import FQEConfig, Timelines, fitted_q_evaluation, replay, timelines  # noqa: E402
 from evaluation.standings import markdown_table  # noqa: E402
 from evaluation.steps import StepError  # noqa: E402
-from evaluation.zoo import FAMILIES, ZooBot, ZooConfig, build_zoo, zoo_root, zoo_table  # noqa: E402
+from evaluation.zoo import FAMILIES, ZooConfig, build_zoo, zoo_root, zoo_table  # noqa: E402
 
 # offline estimators that need no fitting, each oriented so that higher = should win more
 UNFITTED = (*SCALAR_METRICS, "situation_recall", "restraint", "fqe_value", "pro_advantage",
@@ -85,7 +85,8 @@ class AlignmentConfig:
     bootstrap: int = 1000  # resamples of held-out bots for the intervals
     ridge_alpha: float = 1.0  # the fitted estimator's L2 penalty (features standardised)
     torch_threads: int = 1  # FQE and replay (small batches: a 2nd thread only adds contention)
-    results_json: str | None = None  # also write the headline figures here (benchmarks/results/alignment.json)
+    # also write the headline figures here (benchmarks/results/alignment.json)
+    results_json: str | None = None
 
 
 ConfigStore.instance().store(name="alignment_schema", node=AlignmentConfig)
@@ -161,7 +162,8 @@ class RidgeEstimator:
     def load(cls, path: str | Path) -> tuple[RidgeEstimator, dict[str, Any]]:
         """Read an ``estimator.json`` (plain JSON: nothing is executed); errors name the file and field."""
         payload = read_json_bounded(Path(path))
-        if payload.get("kind") != "fightlab-win-rate-estimator" or payload.get("version") != ESTIMATOR_VERSION:
+        if payload.get("kind") != "fightlab-win-rate-estimator" \
+                or payload.get("version") != ESTIMATOR_VERSION:
             raise ValueError(f"{path} is not a win-rate estimator of version {ESTIMATOR_VERSION} (kind "
                              f"{payload.get('kind')!r}, version {payload.get('version')!r}); make one with "
                              "python -m evaluation.alignment")
@@ -172,6 +174,20 @@ class RidgeEstimator:
                              f"{list(UNFITTED)}")
         return cls(*(payload[n] for n in names), float(payload["intercept"]),
                    int(payload.get("fitted_on", 0))), dict(payload.get("provenance") or {})
+
+
+def predicted_win_rates(estimator_path: str | Path, specs: Mapping[str, str], dataset_path: str | None,
+                        fractions: Sequence[float] = (0.8, 0.1, 0.1), split_seed: int = 0,
+                        threads: int = 1) -> pd.Series:
+    """What an ``estimator.json`` predicts for each bot (``label -> spec``) from the logs alone: its
+    offline estimators on the test split of ``dataset_path`` (None: the default dataset), then the
+    ridge. The prediction is the win rate in the round robin of the zoo the estimator was fitted on."""
+    estimator, provenance = RidgeEstimator.load(estimator_path)
+    fqe = FQEConfig(**{k: v for k, v in (provenance.get("fqe") or {}).items()
+                       if k in FQEConfig.__dataclass_fields__})
+    lines, _ = test_timelines(dataset_path, fractions, split_seed)
+    features = bot_features(specs, lines, fqe, threads)
+    return pd.Series(estimator.predict(features), index=features.index, name="predicted_win_rate")
 
 
 # ---- 3. validation --------------------------------------------------------------------------------
@@ -237,12 +253,24 @@ def validate(table: pd.DataFrame, *, resamples: int = 1000, seed: int = 0, alpha
         truth = test["win_rate"].to_numpy(dtype=np.float64)
         for name, estimate in estimates.items():
             scores = ranking_scores(estimate, truth)
-            intervals = bootstrap_scores(estimate, truth, resamples, derived_seed(seed, "bootstrap", split, name))
+            intervals = bootstrap_scores(estimate, truth, resamples,
+                                         derived_seed(seed, "bootstrap", split, name))
             row = {"split": split, "estimator": name, **scores}
             for key, (low, high) in intervals.items():
                 row[f"{key}_ci_low"], row[f"{key}_ci_high"] = low, high
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def out_of_family_predictions(table: pd.DataFrame, alpha: float = 1.0) -> pd.Series:
+    """The :data:`FITTED` estimator for every bot, each fitted on the *other* families only (so a
+    bot's own win rate, and its family's, never went into its prediction)."""
+    out = pd.Series(np.nan, index=table.index, name=FITTED)
+    for family in table["family"].unique():
+        own = table["family"] == family
+        if (~own).sum() >= 2:
+            out[own] = RidgeEstimator.fit(table[~own], alpha=alpha).predict(table[own])
+    return out
 
 
 def summarise(validation: pd.DataFrame) -> pd.DataFrame:
@@ -271,7 +299,8 @@ def checkpoint_selection(table: pd.DataFrame, estimator: str, val_observations: 
     bc = table[(table["family"] == "bc") & table["run"].notna()].copy()
     bc["val_loss"] = [validation_loss(spec, val_observations, val_labels) for spec in bc["spec"]]
     rules = {"offline estimator": (estimator, True), "validation accuracy": ("val_accuracy", True),
-             "validation loss": ("val_loss", False), "online win rate (training eval)": ("val_win_rate", True)}
+             "validation loss": ("val_loss", False),
+             "online win rate (training eval)": ("val_win_rate", True)}
     rows = []
     for run, group in bc.groupby("run", sort=True):
         best = group["win_rate"].max()
@@ -314,7 +343,8 @@ def alignment_figure(table: pd.DataFrame, summary: pd.DataFrame, best: str) -> F
     for family, marker in zip(FAMILIES, "os^D", strict=True):
         rows = table[table["family"] == family]
         if not rows.empty:
-            right.scatter(rows[best], rows["win_rate"], marker=marker, label=f"{family} ({len(rows)})", alpha=0.8)
+            right.scatter(rows[best], rows["win_rate"], marker=marker, label=f"{family} ({len(rows)})",
+                          alpha=0.8)
     right.set_xlabel(f"offline: {best}")
     right.set_ylabel("online: round-robin win rate")
     right.set_ylim(-0.05, 1.05)
@@ -351,7 +381,8 @@ def validation_markdown(validation: pd.DataFrame) -> str:
 
 
 def report_markdown(table: pd.DataFrame, validation: pd.DataFrame, summary: pd.DataFrame, best: str,
-                    selection: pd.DataFrame, headline: Mapping[str, Any], timings: Mapping[str, float]) -> str:
+                    selection: pd.DataFrame, headline: Mapping[str, Any], timings: Mapping[str, float]
+                    ) -> str:
     families = table.groupby("family")["win_rate"].agg(["count", "min", "max"]).reset_index()
     lines = ["# Offline vs online, aligned: which offline number predicts win rate?", "",
              headline["sentence"], "",
@@ -385,7 +416,8 @@ def headline(summary: pd.DataFrame, validation: pd.DataFrame) -> dict[str, Any]:
                      f"{accuracy['regret_at_1']:.3f}")
     return {"best_estimator": best, "best_heldout_spearman": float(row["spearman"]),
             "best_heldout_worst_split_spearman": float(row["worst_spearman"]),
-            "best_heldout_kendall": float(row["kendall"]), "best_heldout_regret_at_1": float(row["regret_at_1"]),
+            "best_heldout_kendall": float(row["kendall"]),
+            "best_heldout_regret_at_1": float(row["regret_at_1"]),
             "best_heldout_regret_at_3": float(row["regret_at_3"]),
             "accuracy_heldout_spearman": float(accuracy["spearman"]) if accuracy is not None else math.nan,
             "target_spearman": 0.9, "target_regret_at_1": 0.05, "sentence": sentence + "."}
@@ -415,7 +447,8 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
     console.print(f"[alignment] offline estimators for {len(table)} bots on {lines.num_rows:,} held-out rows "
                   f"({lines.actions.shape[1]} timelines)")
     start = time.perf_counter()
-    features = bot_features(dict(zip(table.index, table["spec"], strict=True)), lines, cfg.fqe, cfg.torch_threads)
+    specs = dict(zip(table.index, table["spec"], strict=True))
+    features = bot_features(specs, lines, cfg.fqe, cfg.torch_threads)
     timings["offline estimators"] = time.perf_counter() - start
     table = table.join(features)
     learned = table["family"] == "bc"
@@ -429,14 +462,16 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
     validation = validate(table, resamples=cfg.bootstrap, seed=cfg.seed, alpha=cfg.ridge_alpha)
     summary = summarise(validation)
     head = headline(summary, validation)
-    estimator = RidgeEstimator.fit(table, alpha=cfg.ridge_alpha)
+    table[FITTED] = out_of_family_predictions(table, cfg.ridge_alpha)
+    estimator = RidgeEstimator.fit(table, alpha=cfg.ridge_alpha)  # on every bot: for bots outside the zoo
     table["predicted_win_rate"] = estimator.predict(table)
     val_obs, val_labels = val.to_numpy()
     selection = checkpoint_selection(table, head["best_estimator"], val_obs, val_labels)
     timings["validation"] = time.perf_counter() - start
     out = zoo_root(cfg.zoo, cfg.logdir) / "alignment"
-    provenance = {"zoo": str(zoo_root(cfg.zoo, cfg.logdir)), "bots": len(table), "dataset": record.get("dataset"),
-                  "fqe": asdict(cfg.fqe), "note": "predicts the win rate in the zoo's round robin"}
+    provenance = {"zoo": str(zoo_root(cfg.zoo, cfg.logdir)), "bots": len(table),
+                  "dataset": record.get("dataset"), "fqe": asdict(cfg.fqe),
+                  "note": "predicts the win rate in the zoo's round robin"}
     estimator.save(out / "estimator.json", provenance)
     atomic_write_text(out / "features.csv", table.reset_index(names="label").to_csv(index=False))
     markdown = report_markdown(table, validation, summary, head["best_estimator"], selection, head, timings)
@@ -451,12 +486,13 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
     save_figure(out / "alignment.png", figure)
     plt.close(figure)
     if cfg.results_json:
-        keys = ("best_estimator", "best_heldout_spearman", "best_heldout_regret_at_1", "best_heldout_regret_at_3",
-                "best_heldout_kendall", "best_heldout_worst_split_spearman", "accuracy_heldout_spearman",
+        keys = ("best_estimator", "best_heldout_spearman", "best_heldout_regret_at_1",
+                "best_heldout_regret_at_3", "best_heldout_kendall", "best_heldout_worst_split_spearman",
+                "accuracy_heldout_spearman",
                 "target_spearman", "target_regret_at_1")
         atomic_write_text(Path(cfg.results_json), json.dumps(
-            {**{k: head[k] for k in keys}, "bots": len(table), "checkpoint_selection_mean_regret": selection_means,
-             "timings_s": timings}, indent=2) + "\n")
+            {**{k: head[k] for k in keys}, "bots": len(table),
+             "checkpoint_selection_mean_regret": selection_means, "timings_s": timings}, indent=2) + "\n")
     console.print(head["sentence"])
     console.print(f"report: {out / 'report.md'}, figure: {out / 'alignment.png'}, estimator: "
                   f"{out / 'estimator.json'}")

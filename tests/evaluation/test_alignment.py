@@ -23,7 +23,6 @@ from evaluation.alignment import (
 from evaluation.offline import predict
 from evaluation.ope import FQEConfig, Timelines, fitted_q_evaluation, replay, timelines
 
-
 # ---- the logged timelines ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
