@@ -3,6 +3,7 @@
     python -m evaluation.alignment                 # the default zoo (~85 bots): build, fit, validate, report
     python -m evaluation.alignment zoo=small       # a few minutes: the same pipeline on a tiny zoo (CI)
     python -m evaluation.alignment overwrite=true  # recompute zoo steps whose inputs changed
+    python -m evaluation.alignment reuse_zoo=true  # analyse the zoo on disk as it is (no step re-run)
 
 Steps (each cached or resumable, see :mod:`evaluation.zoo`):
 
@@ -14,7 +15,9 @@ Steps (each cached or resumable, see :mod:`evaluation.zoo`):
    ``situation_recall``, ``restraint`` = 1 - how often it presses where the pro waited), the value
    estimators of Fitted Q Evaluation (:func:`evaluation.ope.fitted_q_evaluation`: ``fqe_value``,
    ``pro_advantage``), ``situation_advantage`` (situations x values: the advantage over the pro's
-   command averaged per kind of moment, so a rare punish counts as much as neutral walking), and
+   command averaged per kind of moment, so a rare punish counts as much as neutral walking),
+   ``stake_weighted_recall`` (situations x values the other way: the per-situation recall of the
+   pro's commands, weighted by what pressing was worth there under the pros' Q), and
    ``fitted`` (a ridge regression of win rate on all of those, fitted on some bots only);
 3. **validation like the OPE benchmarks** (Fu et al. 2021): the zoo is split by family (fit on BC,
    validate on the rest; the reverse; leave each family out); on the held-out bots every estimator
@@ -59,16 +62,17 @@ from scipy import stats  # noqa: E402
 
 from agents.artifacts import atomic_write_text, read_json_bounded, save_figure  # noqa: E402
 from agents.registry import make_policy  # noqa: E402
+from datasets.situations import DECISION_SITUATIONS  # noqa: E402
 from envs.seeding import derived_seed  # noqa: E402
 from evaluation.offline import SCALAR_METRICS, offline_metrics, situation_metrics  # noqa: E402
 from evaluation.ope import FQEConfig, Timelines, fitted_q_evaluation, replay, timelines  # noqa: E402
 from evaluation.standings import markdown_table  # noqa: E402
 from evaluation.steps import StepError  # noqa: E402
-from evaluation.zoo import FAMILIES, ZooConfig, build_zoo, zoo_root, zoo_table  # noqa: E402
+from evaluation.zoo import FAMILIES, ZooConfig, build_zoo, read_zoo, zoo_root, zoo_table  # noqa: E402
 
 # offline estimators that need no fitting, each oriented so that higher = should win more
 UNFITTED = (*SCALAR_METRICS, "situation_recall", "restraint", "fqe_value", "pro_advantage",
-            "situation_advantage")
+            "situation_advantage", "stake_weighted_recall")
 FITTED = "fitted"  # ridge regression of win rate on the UNFITTED columns, fitted on other bots
 ESTIMATORS = (*UNFITTED, FITTED)
 ESTIMATOR_VERSION = 1
@@ -81,6 +85,10 @@ class AlignmentConfig:
     logdir: str = "runs"
     overwrite: bool = False  # recompute zoo steps made differently (else: say what differs, stop)
     progress: bool = True
+    # true: analyse the zoo already built in <logdir>/zoo[_<name>] (its zoo.json and tournament) as it
+    # is, without re-running its steps: a zoo built by an older commit is otherwise rebuilt (every
+    # run's fingerprint records the code commit), which takes the full build time again
+    reuse_zoo: bool = False
     fqe: FQEConfig = field(default_factory=FQEConfig)
     bootstrap: int = 1000  # resamples of held-out bots for the intervals
     ridge_alpha: float = 1.0  # the fitted estimator's L2 penalty (features standardised)
@@ -114,11 +122,16 @@ def bot_features(specs: Mapping[str, str], lines: Timelines, fqe: FQEConfig | No
         offline = offline_metrics(labels, predictions)
         per_situation = situation_metrics(labels, predictions, situations)
         waited = [v for key, v in per_situation.items() if key.endswith("/pressed_where_pro_waited")]
+        recalls = np.array([per_situation[f"situation/{name}/recall"] for name in DECISION_SITUATIONS])
+        weighted = ~np.isnan(recalls) & ~np.isnan(result.stakes) & (result.stakes > 0)
+        stake_recall = (float(np.average(recalls[weighted], weights=result.stakes[weighted]))
+                        if weighted.any() else math.nan)
         rows[label] = {**{name: offline[name] for name in SCALAR_METRICS},
                        "situation_recall": per_situation["situation_recall"],
                        "restraint": 1.0 - float(np.nanmean(waited)),
                        "fqe_value": float(result.value[k]), "pro_advantage": float(result.advantage[k]),
-                       "situation_advantage": float(np.nanmean(result.situation_advantage[k]))}
+                       "situation_advantage": float(np.nanmean(result.situation_advantage[k])),
+                       "stake_weighted_recall": stake_recall}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -434,12 +447,31 @@ def test_timelines(dataset_path: str | None, fractions: Sequence[float] = (0.8, 
     return timelines(splits["test"]), splits["val"]
 
 
+def per_split_best(validation: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per held-out split: the estimator with the highest Spearman and the one with the lowest regret@1."""
+    out = {}
+    for split, group in validation.groupby("split", sort=False):
+        ranked = group.dropna(subset=["spearman"])
+        top = ranked.loc[ranked["spearman"].idxmax()] if not ranked.empty else None
+        low = group.loc[group["regret_at_1"].idxmin()]
+        out[split] = {"held_out_bots": int(group["n"].iloc[0]),
+                      "best_spearman_estimator": None if top is None else str(top["estimator"]),
+                      "best_spearman": math.nan if top is None else float(top["spearman"]),
+                      "lowest_regret_at_1_estimator": str(low["estimator"]),
+                      "lowest_regret_at_1": float(low["regret_at_1"])}
+    return out
+
+
 def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    bots, tournament_dir = build_zoo(cfg.zoo, logdir=cfg.logdir, seed=cfg.seed, overwrite=cfg.overwrite,
-                                     progress=cfg.progress, console=console)
+    if cfg.reuse_zoo:
+        bots, tournament_dir = read_zoo(zoo_root(cfg.zoo, cfg.logdir))
+        console.print(f"[alignment] the zoo as built in {zoo_root(cfg.zoo, cfg.logdir)} ({len(bots)} bots)")
+    else:
+        bots, tournament_dir = build_zoo(cfg.zoo, logdir=cfg.logdir, seed=cfg.seed, overwrite=cfg.overwrite,
+                                         progress=cfg.progress, console=console)
     timings["zoo"] = time.perf_counter() - start
     table = zoo_table(bots, tournament_dir)
     record = read_json_bounded(zoo_root(cfg.zoo, cfg.logdir) / "zoo.json")
@@ -480,7 +512,8 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
     payload = {**head, "bots": len(table), "families": table["family"].value_counts().to_dict(),
                "summary": json.loads(summary.reset_index().to_json(orient="records")),
                "validation": json.loads(validation.to_json(orient="records")),
-               "checkpoint_selection_mean_regret": selection_means, "timings_s": timings}
+               "checkpoint_selection_mean_regret": selection_means, "per_split": per_split_best(validation),
+               "timings_s": timings}
     atomic_write_text(out / "report.json", json.dumps(payload, indent=2) + "\n")
     figure = alignment_figure(table, summary, head["best_estimator"])
     save_figure(out / "alignment.png", figure)
@@ -491,7 +524,7 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
                 "accuracy_heldout_spearman",
                 "target_spearman", "target_regret_at_1")
         atomic_write_text(Path(cfg.results_json), json.dumps(
-            {**{k: head[k] for k in keys}, "bots": len(table),
+            {**{k: head[k] for k in keys}, "bots": len(table), "per_split": payload["per_split"],
              "checkpoint_selection_mean_regret": selection_means, "timings_s": timings}, indent=2) + "\n")
     console.print(head["sentence"])
     console.print(f"report: {out / 'report.md'}, figure: {out / 'alignment.png'}, estimator: "

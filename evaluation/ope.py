@@ -18,7 +18,8 @@ answers it from the logs alone, in three steps:
    (``pi_0(s') = a'_logged``: SARSA). Where the acting player is ``busy`` the engine ignores the
    command, so every bot's next command there is the logged one. A bot's value is the mean over
    logged decision rows of ``Q_k(s, pi_k(s))``; its *advantage over the pro* is the same under the
-   pros' head, ``Q_0(s, pi_k(s)) - Q_0(s, a_logged)``, per situation.
+   pros' head, ``Q_0(s, pi_k(s)) - Q_0(s, a_logged)``, per situation; and each situation's *stake*
+   is what the pros' pressing was worth there (their command's Q over waiting's).
 
 d3rlpy ships ``DiscreteFQE``, but it evaluates a d3rlpy algorithm's policy one at a time; ours are
 any :class:`~agents.policy.Policy` (scripted, stateful, handicapped), and 80 bots share one
@@ -37,12 +38,13 @@ from agents.policy import Policy
 from datasets.load import LogDataset
 from datasets.schema import OBSERVATION_COLUMNS
 from datasets.situations import DECISION_SITUATIONS, SITUATION_IDS, situation_codes
-from envs.actions import NUM_ACTIONS
+from envs.actions import NUM_ACTIONS, Action
 from envs.observation import ME, OPP, FighterField
 from envs.params import GameParams
 from envs.seeding import derived_seed
 
 BUSY = SITUATION_IDS["busy"]
+NO_ACTION = int(Action.NO_ACTION)
 
 
 @dataclass
@@ -122,6 +124,9 @@ class _QNetwork(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(),
                                    nn.Linear(hidden, hidden), nn.ReLU())
         self.out = nn.Linear(hidden, heads * NUM_ACTIONS)
+        with torch.no_grad():  # every head starts as head 0: bots that act alike get alike values
+            self.out.weight.copy_(self.out.weight[:NUM_ACTIONS].repeat(heads, 1))
+            self.out.bias.copy_(self.out.bias[:NUM_ACTIONS].repeat(heads))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:  # [B, heads, NUM_ACTIONS]
         return self.out(self.trunk(obs)).view(-1, self.heads, NUM_ACTIONS)
@@ -134,6 +139,9 @@ class FQEResult:
     value: np.ndarray  # [K]: mean Q_k(s, pi_k(s)) over logged decision rows
     advantage: np.ndarray  # [K]: mean Q_0(s, pi_k(s)) - Q_0(s, a_logged) over logged decision rows
     situation_advantage: np.ndarray  # [K, len(DECISION_SITUATIONS)]: the advantage per situation
+    # [len(DECISION_SITUATIONS)]: what pressing is worth there, under the pros' head: the mean of
+    # max(0, Q_0(s, a_pro) - Q_0(s, NO_ACTION)) over the rows where the pro pressed (NaN: never)
+    stakes: np.ndarray
     seconds: float
 
 
@@ -204,13 +212,18 @@ def fitted_q_evaluation(lines: Timelines, policy_actions: np.ndarray, config: FQ
         pro_q = q_all[:, 0, :]  # [R, A]
         pro_logged = pro_q.gather(1, logged[rows].unsqueeze(1))  # [R, 1]
         adv = (pro_q.gather(1, own_t) - pro_logged).numpy()  # [R, K]
+        gain = torch.clamp(pro_logged[:, 0] - pro_q[:, NO_ACTION], min=0.0).numpy()  # [R]
+        pro_pressed = logged[rows].numpy() != NO_ACTION
     finally:
         torch.set_num_threads(previous_threads)
     situation = lines.situations[t_idx[decide], e_idx[decide]]
     per_situation = np.full((num_bots, len(DECISION_SITUATIONS)), np.nan)
+    stakes = np.full(len(DECISION_SITUATIONS), np.nan)
     for j, name in enumerate(DECISION_SITUATIONS):
         mask = situation == SITUATION_IDS[name]
         if mask.any():
             per_situation[:, j] = adv[mask].mean(0)
+        if (mask & pro_pressed).any():
+            stakes[j] = gain[mask & pro_pressed].mean()
     return FQEResult(value=value.astype(np.float64), advantage=adv.mean(0).astype(np.float64),
-                     situation_advantage=per_situation, seconds=time.perf_counter() - start)
+                     situation_advantage=per_situation, stakes=stakes, seconds=time.perf_counter() - start)

@@ -139,7 +139,7 @@ def resolve_participants(entries: Sequence[str], globs: Sequence[str] = (), *,
         label, _, spec = entry.partition("=") if "=" in entry else ("", "", entry)
         spec = spec.strip()
         try:
-            bot, difficulty = split_difficulty_spec(spec)
+            bot = split_difficulty_spec(spec)[0]
         except ValueError as err:
             problems.append(str(err))
             continue

@@ -57,6 +57,7 @@ class ZooConfig:
     hidden_sizes: list[list[int]] = field(default_factory=lambda: [[32], [256, 256]])
     bc_epochs: int = 3  # every epoch is a bot
     # training-time evaluation of each BC epoch (what "select the checkpoint by online win rate" uses)
+    eval_opponents: list[str] = field(default_factory=lambda: ["reference"])
     eval_matches_per_opponent: int = 4
     final_matches_per_opponent: int = 8
     rl_iterations: int = 30  # 0: no RL family
@@ -70,6 +71,9 @@ class ZooConfig:
         "apm_cap:120"])
     handicapped_bots: list[str] = field(default_factory=lambda: ["footsies", "bc", "rl"])
     tournament_matches_per_pairing: int = 8
+    # matches in one batched engine: each bot is asked once per frame for all its matches of a wave,
+    # so with ~85 bots fewer, bigger waves are what makes the round robin fast
+    tournament_wave_matches: int = 16384
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
             matches_per_pairing=config.dataset_matches_per_pairing, seed=seed, progress=progress))
     shared: dict[str, Any] = {"experiment": "bc", "seed": seed, "train.logdir": str(root),
                               "train.reuse": True, "train.overwrite": overwrite, "train.progress": progress,
-                              "eval.every_epochs": 1,
+                              "eval.every_epochs": 1, "eval.opponents": list(config.eval_opponents),
                               "eval.matches_per_opponent": config.eval_matches_per_opponent,
                               "eval.final_matches_per_opponent": config.final_matches_per_opponent}
     if data is not None:
@@ -149,7 +153,7 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
         ppo = f"ppo_{best_bc}"
         console.print(f"[zoo 2/3] RLlib PPO from {best_bc} ({config.rl_iterations} iterations)")
         run_step(console, "train.py", {
-            **{k: v for k, v in shared.items() if not k.startswith("eval.every")},
+            **{k: v for k, v in shared.items() if not k.startswith(("eval.every", "eval.opponents"))},
             "agent": "ppo", "agent.init_from": str(root / "bc" / best_bc), "eval": "perfect_pros",
             "agent.iterations": config.rl_iterations, "agent.snapshot_every": config.rl_snapshot_every,
             "agent.eval_every": config.rl_iterations, "agent.train_batch_size": config.rl_train_batch_size,
@@ -182,6 +186,7 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
     overrides: dict[str, Any] = {
         "tournament.participants": [f"{b.label}={b.spec}" for b in bots], "tournament.globs": [],
         "tournament.matches_per_pairing": config.tournament_matches_per_pairing, "tournament.seed": seed,
+        "tournament.wave_matches": config.tournament_wave_matches,
         "tournament.out_dir": str(out), "tournament.resume": True, "tournament.overwrite": overwrite,
         "tournament.progress": progress, "report.enabled": False, "ratings.seed": seed}
     if data is not None:
@@ -191,6 +196,20 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
               "bots": [asdict(b) for b in bots]}
     atomic_write_text(root / "zoo.json", json.dumps(record, indent=2) + "\n")
     return bots, out
+
+
+def read_zoo(root: str | Path) -> tuple[list[ZooBot], Path]:
+    """The bots and tournament folder a finished :func:`build_zoo` recorded in ``root/zoo.json``."""
+    path = Path(root) / "zoo.json"
+    if not path.is_file():
+        raise StepError(f"{path} does not exist: build the zoo first (python -m evaluation.alignment "
+                        "without reuse_zoo=true)")
+    record = read_json_bounded(path)
+    try:
+        bots = [ZooBot(**bot) for bot in record["bots"]]
+    except (KeyError, TypeError) as err:
+        raise StepError(f"{path}: 'bots' must list label, spec, family, run, step ({err})") from None
+    return bots, Path(record["tournament"])
 
 
 def zoo_table(bots: list[ZooBot], tournament_dir: str | Path) -> pd.DataFrame:

@@ -55,14 +55,20 @@ def test_the_report_scores_every_estimator_on_held_out_families(small_alignment)
     assert report["sentence"] in done.stderr.replace("\n", " ") or "ranks bots best" in done.stderr
 
 
-def test_running_again_reuses_the_zoo(small_alignment):
+def test_reuse_zoo_analyses_the_zoo_on_disk_without_running_a_step(small_alignment):
+    # a zoo built by an older commit would be rebuilt by a plain rerun (fingerprints record the
+    # commit; that reuse is train.reuse / tournament.resume, tested with the experiment)
     cwd, zoo, done = small_alignment
     before = (zoo / "tournament" / "matches.jsonl").stat().st_mtime_ns
-    again = subprocess.run(done.args, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+    first = json.loads((zoo / "alignment" / "report.json").read_text())
+    reused = subprocess.run([*done.args, "reuse_zoo=true"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert reused.returncode == 0, reused.stderr[-3000:]
+    assert "$ python" not in reused.stderr and "the zoo as built in" in reused.stderr
     assert (zoo / "tournament" / "matches.jsonl").stat().st_mtime_ns == before
-    assert json.loads((zoo / "alignment" / "report.json").read_text())["best_estimator"] \
-        == json.loads((cwd / "alignment.json").read_text())["best_estimator"]
+    # same zoo, same seeds: the same figures (FQE, ridge and bootstrap are seeded)
+    again = json.loads((zoo / "alignment" / "report.json").read_text())
+    assert again["validation"] == first["validation"] and again["summary"] == first["summary"]
 
 
 def test_the_tournament_report_predicts_win_rates_with_the_estimator(small_alignment):
@@ -83,3 +89,10 @@ def test_the_tournament_report_predicts_win_rates_with_the_estimator(small_align
     command = [c.replace(str(estimator), "nothing.json").replace(str(out), str(cwd / "t2")) for c in command]
     bad = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "nothing.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_reuse_zoo_without_a_zoo_says_how_to_build_one(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "evaluation.alignment", "reuse_zoo=true",
+                           f"logdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'zoo' / 'zoo.json'} does not exist: build the zoo first" in done.stderr
