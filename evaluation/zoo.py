@@ -71,9 +71,6 @@ class ZooConfig:
         "apm_cap:120"])
     handicapped_bots: list[str] = field(default_factory=lambda: ["footsies", "bc", "rl"])
     tournament_matches_per_pairing: int = 8
-    # matches in one batched engine: each bot is asked once per frame for all its matches of a wave,
-    # so with ~85 bots fewer, bigger waves are what makes the round robin fast
-    tournament_wave_matches: int = 16384
 
 
 @dataclass(frozen=True)
@@ -186,7 +183,6 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
     overrides: dict[str, Any] = {
         "tournament.participants": [f"{b.label}={b.spec}" for b in bots], "tournament.globs": [],
         "tournament.matches_per_pairing": config.tournament_matches_per_pairing, "tournament.seed": seed,
-        "tournament.wave_matches": config.tournament_wave_matches,
         "tournament.out_dir": str(out), "tournament.resume": True, "tournament.overwrite": overwrite,
         "tournament.progress": progress, "report.enabled": False, "ratings.seed": seed}
     if data is not None:
