@@ -44,7 +44,7 @@ from rich.console import Console
 
 from agents.registry import POOLS
 from envs.config_checks import check_overrides_or_exit
-from evaluation.steps import StepError, run_step
+from evaluation.steps import StepError, run_or_exit, run_step
 
 
 @dataclass
@@ -199,17 +199,11 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
 @hydra.main(version_base=None, config_path="conf", config_name="experiment")
 def main(cfg: DictConfig) -> None:
     config: ExperimentConfig = OmegaConf.to_object(cfg)
-    try:
-        run_experiment(config)
-    except (StepError, ValueError, FileNotFoundError, OSError) as err:
-        print(f"experiment.py: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:  # Ctrl-C (the running step prints what it saved): one line, no traceback
-        rerun = shlex.join(["python", "experiment.py", *sys.argv[1:]])
-        print(f"interrupted: experiment {experiment_root(config)} stopped; rerun the same command to "
-              f"continue ({rerun}): finished steps are reused, an unfinished run starts over, the "
-              "tournament resumes", file=sys.stderr)
-        raise SystemExit(130) from None
+    rerun = shlex.join(["python", "experiment.py", *sys.argv[1:]])
+    run_or_exit("experiment.py", lambda: run_experiment(config),
+                f"interrupted: experiment {experiment_root(config)} stopped; rerun the same command to "
+                f"continue ({rerun}): finished steps are reused, an unfinished run starts over, the "
+                "tournament resumes")
 
 
 if __name__ == "__main__":

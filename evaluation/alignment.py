@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -67,7 +66,7 @@ from envs.seeding import derived_seed  # noqa: E402
 from evaluation.offline import SCALAR_METRICS, offline_metrics, situation_metrics  # noqa: E402
 from evaluation.ope import FQEConfig, Timelines, fitted_q_evaluation, replay, timelines  # noqa: E402
 from evaluation.standings import markdown_table  # noqa: E402
-from evaluation.steps import StepError  # noqa: E402
+from evaluation.steps import run_or_exit  # noqa: E402
 from evaluation.zoo import FAMILIES, ZooConfig, build_zoo, read_zoo, zoo_root, zoo_table  # noqa: E402
 
 # offline estimators that need no fitting, each oriented so that higher = should win more
@@ -535,15 +534,9 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
 @hydra.main(version_base=None, config_path="../conf", config_name="alignment")
 def main(cfg: DictConfig) -> None:
     config: AlignmentConfig = OmegaConf.to_object(cfg)
-    try:
-        run_alignment(config)
-    except (StepError, ValueError, FileNotFoundError, OSError) as err:
-        print(f"evaluation.alignment: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to continue (finished zoo steps are reused, the "
-              "tournament resumes)", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_or_exit("evaluation.alignment", lambda: run_alignment(config),
+                "interrupted: rerun the same command to continue (finished zoo steps are reused, the "
+                "tournament resumes)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +46,16 @@ def run_step(console: Console, script: str, overrides: Mapping[str, Any]) -> Non
     if subprocess.run(command, cwd=Path.cwd()).returncode != 0:
         raise StepError(f"the step above failed (its message is printed above): {script} "
                         f"{' '.join(list(command[2:])[:6])}{' ...' if len(command) > 8 else ''}")
+
+
+def run_or_exit(program: str, job: Callable[[], Any], interrupted: str) -> None:
+    """Run a pipeline's ``job``; a failed step or bad input is one line on stderr (exit 1), Ctrl-C
+    the ``interrupted`` line (exit 130): no traceback either way."""
+    try:
+        job()
+    except (StepError, ValueError, FileNotFoundError, OSError) as err:
+        print(f"{program}: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:  # the running step has printed what it saved
+        print(interrupted, file=sys.stderr)
+        raise SystemExit(130) from None
