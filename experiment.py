@@ -30,7 +30,6 @@ Config: ``conf/experiment.yaml`` and ``conf/scale/{full,small}.yaml`` (``Experim
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from rich.console import Console
 
 from agents.registry import POOLS
 from envs.config_checks import check_overrides_or_exit
-from evaluation.steps import StepError, run_or_exit, run_step
+from evaluation.steps import StepError, read_step_results, run_or_exit, run_step
 
 
 @dataclass
@@ -137,13 +136,6 @@ def train_overrides(cfg: ExperimentConfig, root: Path, data: str | None) -> dict
     return overrides
 
 
-def read_results(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        raise ExperimentError(f"{run_dir} has no results.json after its step finished")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def run_experiment(cfg: ExperimentConfig) -> Path:
     console = Console(stderr=True)
     scale = cfg.scale
@@ -160,7 +152,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         run_step(console, "train.py", {"agent": "bc", "agent.rebalance": rebalance,
                                        "agent.epochs": scale.bc_epochs,
                                        "agent.hidden_sizes": list(scale.hidden_sizes), **shared})
-        bc_results[rebalance] = read_results(root / f"{rebalance}_seed{cfg.seed}")
+        bc_results[rebalance] = read_step_results(root / f"{rebalance}_seed{cfg.seed}")
 
     # 3. RL fine-tuning of the best BC run (by win rate against the reference pool, then balanced accuracy)
     best = max(bc_results, key=lambda r: (bc_results[r]["online"]["win_rate"],
@@ -174,7 +166,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
                                    "agent.train_batch_size": scale.ppo_train_batch_size,
                                    "agent.minibatch_size": scale.ppo_minibatch_size,
                                    "agent.eval_every": scale.ppo_eval_every, **shared})
-    read_results(ppo_run)
+    read_step_results(ppo_run)
 
     # 4. the tournament and its offline-vs-online report (resumed if interrupted)
     out = root / "tournament"

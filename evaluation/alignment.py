@@ -197,7 +197,7 @@ def predicted_win_rates(estimator_path: str | Path, specs: Mapping[str, str], da
     estimator, provenance = RidgeEstimator.load(estimator_path)
     fqe = FQEConfig(**{k: v for k, v in (provenance.get("fqe") or {}).items()
                        if k in FQEConfig.__dataclass_fields__})
-    lines, _ = test_timelines(dataset_path, fractions, split_seed)
+    lines, _ = held_out_timelines(dataset_path, fractions, split_seed)
     features = bot_features(specs, lines, fqe, threads)
     return pd.Series(estimator.predict(features), index=features.index, name="predicted_win_rate")
 
@@ -435,7 +435,7 @@ def headline(summary: pd.DataFrame, validation: pd.DataFrame) -> dict[str, Any]:
             "target_spearman": 0.9, "target_regret_at_1": 0.05, "sentence": sentence + "."}
 
 
-def test_timelines(dataset_path: str | None, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+def held_out_timelines(dataset_path: str | None, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
                    ) -> tuple[Timelines, Any]:
     """The held-out test split as timelines, and the validation split (for checkpoint selection)."""
     from datasets.generate import ensure_default_dataset
@@ -474,7 +474,7 @@ def run_alignment(cfg: AlignmentConfig, console: Console | None = None) -> dict[
     timings["zoo"] = time.perf_counter() - start
     table = zoo_table(bots, tournament_dir)
     record = read_json_bounded(zoo_root(cfg.zoo, cfg.logdir) / "zoo.json")
-    lines, val = test_timelines(record.get("dataset"))
+    lines, val = held_out_timelines(record.get("dataset"))
     console.print(f"[alignment] offline estimators for {len(table)} bots on {lines.num_rows:,} held-out rows "
                   f"({lines.actions.shape[1]} timelines)")
     start = time.perf_counter()

@@ -28,6 +28,7 @@ network and one pass over the data here (seconds on 2 cores), so the fitted-Q lo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,8 +152,6 @@ def fitted_q_evaluation(lines: Timelines, policy_actions: np.ndarray, config: FQ
 
     ``policy_actions`` is ``[K, T, E]``: each bot's :func:`replay` on ``lines``.
     """
-    import time
-
     config = config or FQEConfig()
     start = time.perf_counter()
     policy_actions = np.asarray(policy_actions, dtype=np.int64)

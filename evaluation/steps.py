@@ -48,6 +48,17 @@ def run_step(console: Console, script: str, overrides: Mapping[str, Any]) -> Non
                         f"{' '.join(list(command[2:])[:6])}{' ...' if len(command) > 8 else ''}")
 
 
+def read_step_results(run_dir: Path) -> dict[str, Any]:
+    """The ``results.json`` a finished ``train.py`` step wrote (:func:`evaluation.run_report.read_results`);
+    :class:`StepError` if there is none."""
+    from evaluation.run_report import read_results
+
+    results = read_results(run_dir)
+    if results is None:
+        raise StepError(f"{run_dir} has no readable results.json after its step finished")
+    return results
+
+
 def run_or_exit(program: str, job: Callable[[], Any], interrupted: str) -> None:
     """Run a pipeline's ``job``; a failed step or bad input is one line on stderr (exit 1), Ctrl-C
     the ``interrupted`` line (exit 130): no traceback either way."""

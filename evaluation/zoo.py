@@ -40,7 +40,7 @@ from rich.console import Console
 
 from agents.artifacts import atomic_write_text, read_json_bounded
 from agents.registry import available_bots
-from evaluation.steps import StepError, run_step
+from evaluation.steps import StepError, read_step_results, run_step
 
 FAMILIES = ("bc", "rl", "scripted", "handicapped")
 
@@ -90,13 +90,6 @@ def run_name(rebalance: str, hidden_sizes: list[int], seed: int) -> str:
     return f"{rebalance}_h{'x'.join(str(h) for h in hidden_sizes)}_seed{seed}"
 
 
-def _results(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        raise StepError(f"{run_dir} has no results.json after its step finished")
-    return read_json_bounded(path)
-
-
 def _checkpoints(run_dir: Path, pattern: str) -> list[Path]:
     """Finished checkpoints (a manifest; hidden names are still being written), in name order."""
     return sorted(p for p in run_dir.glob(pattern) if not p.name.startswith(".")
@@ -138,7 +131,7 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
             "agent.hidden_sizes": list(sizes), "agent.epochs": config.bc_epochs,
             "train.run_name": name, "train.keep_epoch_checkpoints": True})
         run_dir = root / "bc" / name
-        finals[name] = float(_results(run_dir)["online"]["win_rate"])
+        finals[name] = float(read_step_results(run_dir)["online"]["win_rate"])
         for checkpoint in _checkpoints(run_dir, "epoch_*"):
             epoch = int(checkpoint.name.split("_")[1])
             bots.append(ZooBot(f"bc/{name}/e{epoch}", str(checkpoint), "bc", name, epoch))
@@ -156,7 +149,7 @@ def build_zoo(config: ZooConfig, *, logdir: str | Path = "runs", seed: int = 0, 
             "agent.eval_every": config.rl_iterations, "agent.train_batch_size": config.rl_train_batch_size,
             "agent.minibatch_size": config.rl_minibatch_size, "train.run_name": ppo})
         run_dir = root / "bc" / ppo
-        _results(run_dir)
+        read_step_results(run_dir)
         for snapshot in _checkpoints(run_dir / "league", "iter_*"):
             iteration = int(snapshot.name.split("_")[1])
             bots.append(ZooBot(f"rl/i{iteration}", str(snapshot), "rl", ppo, iteration))
