@@ -3,6 +3,7 @@
     python export.py bot=runs/lecture/oversample_seed0/best       # -> runs/lecture/oversample_seed0/export/
     python export.py bot=runs/lecture/oversample_seed0 export.quantize=true export.out=bots/oversample
     python export.py bot=... export.play=false export.parity_rows=10000   # quick: no matches
+    python export.py bot=... export.serve=false        # requirements sheet without serving the bundle
     python play.py bot=runs/lecture/oversample_seed0/export            # the bundle is a bot like any other
 
 What happens, top to bottom (each step in :mod:`agents.export`):
@@ -17,7 +18,12 @@ What happens, top to bottom (each step in :mod:`agents.export`):
 5. metrics of the exported model(s): offline on the test split, online under the evaluation protocol
    (``eval`` group: opponents, ``eval.final_matches_per_opponent`` matches with ``eval.final_seed``,
    at the bot's recorded observation delay), the same as ``train.py``'s final report;
-6. ``manifest.json`` (the engine's contract, see ``agents/onnx_policy.py``), then the whole folder
+6. the requirements sheet of each variant (:mod:`agents.requirements`, the lecture's table):
+   processing time offline (in-process p50 / p99) and online (the staged bundle served on a local
+   Ray Serve and loaded over localhost, ``export.serve=false`` skips it), accuracy and win rate,
+   QPS per replica, decisions/s per core, model size, memory per loaded bot and bots per GB;
+   printed, and kept in the manifest under ``requirements`` (``export.requirements=false`` skips it);
+7. ``manifest.json`` (the engine's contract, see ``agents/onnx_policy.py``), then the whole folder
    is moved into place at once; an existing bundle is only replaced with ``export.overwrite=true``.
 
 Config schema: :class:`ExportConfig` below (a typo'd override fails with the list of valid keys);
@@ -68,6 +74,7 @@ from agents.onnx_policy import (
     load_bundle,
     open_session,
 )
+from agents.requirements import online_timing, requirements_sheet, sheet_rows
 from envs.config_checks import check_overrides_or_exit
 from envs.params import GameParams
 from evaluation import protocol as eval_protocol
@@ -86,6 +93,8 @@ class ExportSettings:
     parity_atol: float = 1e-4  # allowed |ONNX logit - torch logit|: atol + rtol * the row's largest |logit|
     parity_rtol: float = 1e-5
     play: bool = True  # the online win rate at export time (the eval group's final matches); false: skip
+    requirements: bool = True  # the requirements sheet (agents/requirements.py): timing, QPS, size, memory
+    serve: bool = True  # its online part: serve the bundle on a local Ray Serve and load it (~30 s)
     opset: int = OPSET
     progress: bool = True
 
@@ -229,6 +238,9 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
                 "export_seconds": round(time.perf_counter() - started, 2)},
         }
         atomic_write_text(staging / MANIFEST_NAME, _dumps(manifest))
+        if settings.requirements:  # measured on the staged bundle, served as a user will serve it
+            manifest["requirements"] = sheets(staging, models, metrics, policy, protocol, settings, report)
+            atomic_write_text(staging / MANIFEST_NAME, _dumps(manifest))
         for variant in models:  # read back exactly as a user will, checks included
             load_bundle(staging, variant)
         commit_bundle(staging, target, overwrite=settings.overwrite)
@@ -236,6 +248,33 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target, manifest
+
+
+def sheets(bundle: Path, models: dict[str, Any], metrics: dict[str, Any], policy: Any,
+           protocol: EvalProtocol, settings: ExportSettings,
+           report: Callable[[str], object]) -> dict[str, Any]:
+    """The requirements sheet of every model variant in ``bundle`` (printed as a table)."""
+    parameters = sum(p.numel() for p in policy.network.parameters())
+    files = {variant: (bundle / entry["file"]).resolve() for variant, entry in models.items()}
+    online = online_timing({v: str(f) for v, f in files.items()}) if settings.serve else {}
+    result = {}
+    for variant, model in files.items():
+        offline, played = metrics[variant]["offline"] or {}, metrics[variant]["online"]
+        against = None if played is None else \
+            f"{protocol.final_matches_per_opponent} matches x {', '.join(played['opponents'])}"
+        result[variant] = requirements_sheet(model, parameters=parameters, accuracy=offline.get("accuracy"),
+                                             balanced_accuracy=offline.get("balanced_accuracy"),
+                                             win_rate=(played or {}).get("win_rate"),
+                                             win_rate_against=against, online=online.get(variant))
+        report_sheet(variant, result[variant], report)
+    return result
+
+
+def report_sheet(variant: str, sheet: dict[str, Any], report: Callable[[str], object]) -> None:
+    width = max(len(name) for name, _ in sheet_rows(sheet))
+    report(f"requirements sheet ({variant}):")
+    for name, value in sheet_rows(sheet):
+        report(f"  {name:<{width}}  {value}")
 
 
 def _versions() -> dict[str, str]:

@@ -77,7 +77,7 @@ def serve(config: ServeConfig) -> None:
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
-        stop(shutdown_ray=config.ray.address is None)
+        stop()
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="serve")

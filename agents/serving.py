@@ -62,6 +62,7 @@ ROW_BYTES = OBS_DIM * 4  # one little-endian float32 row
 MAX_ROWS = 4096  # per request: a bigger batch is split by the client
 BOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 FIELDS = observation_field_names()
+_STARTED_RAY: list[bool] = []  # non-empty while a Ray instance started by start() runs
 
 
 class ServeError(ValueError):
@@ -251,11 +252,14 @@ def check_settings(bots: dict[str, str], *, replicas: int, max_batch_size: int,
 
 def start(bots: dict[str, str], *, host: str = "127.0.0.1", port: int = 8000, replicas: int = 1,
           max_batch_size: int = 64, batch_wait_timeout_s: float = 0.001, cpus_per_replica: float = 1.0,
-          threads: int = 1, address: str | None = None, name: str = "fightlab") -> str:
-    """Serve ``bots`` (name -> spec) on Ray Serve at ``http://host:port``; returns that URL.
+          threads: int = 1, address: str | None = None, name: str = "fightlab",
+          route_prefix: str = "/") -> str:
+    """Serve ``bots`` (name -> spec) as the application ``name`` at ``http://host:port/<route_prefix>``;
+    returns that URL.
 
-    Starts a local Ray instance unless one is running (or joins ``address``); the caller stops it
-    with :func:`stop`. Blocks until every replica is up.
+    Starts a local Ray instance unless one is running (or joins ``address``); :func:`stop` takes the
+    application down. Blocks until every replica is up. Several applications (other settings, other
+    bots) can share one Ray instance and port under different ``name`` and ``route_prefix``.
     """
     check_settings(bots, replicas=replicas, max_batch_size=max_batch_size,
                    batch_wait_timeout_s=batch_wait_timeout_s, cpus_per_replica=cpus_per_replica, port=port)
@@ -266,23 +270,27 @@ def start(bots: dict[str, str], *, host: str = "127.0.0.1", port: int = 8000, re
     from agents.rl.ray_runtime import init_ray
 
     cores = max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))  # logical CPUs for replicas
-    init_ray(address, None if address else cores)
+    if init_ray(address, None if address else cores):
+        _STARTED_RAY.append(True)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_app(bots, max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s,
                         replicas=replicas, cpus_per_replica=cpus_per_replica, threads=threads),
-              name=name, route_prefix="/")
-    return f"http://{host}:{port}"
+              name=name, route_prefix=route_prefix)
+    return f"http://{host}:{port}{route_prefix.rstrip('/')}"
 
 
-def stop(shutdown_ray: bool = True) -> None:
-    """Shut Serve down (and the Ray instance, when ``shutdown_ray``)."""
+def stop(name: str = "fightlab") -> None:
+    """Take the application ``name`` down; shut Ray down too when :func:`start` started it here."""
     import ray
     from ray import serve
 
-    if ray.is_initialized():
-        serve.shutdown()
-        if shutdown_ray:
-            ray.shutdown()
+    if not ray.is_initialized():
+        return
+    if _STARTED_RAY:
+        ray.shutdown()  # Serve's actors go with it
+        _STARTED_RAY.clear()
+    else:
+        serve.delete(name)
 
 
 def health_payload(records: dict[str, BotRecord], batching: dict[str, Any]) -> dict[str, Any]:

@@ -41,8 +41,8 @@ from agents.bc import BCConfig, BCPolicy  # noqa: E402
 from agents.export import bc_policy_network, quantize_int8, write_onnx  # noqa: E402
 from agents.networks import PolicyNetwork  # noqa: E402
 from agents.onnx_policy import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, open_session  # noqa: E402
+from agents.requirements import latencies, observation_pool  # noqa: E402
 from benchmarks.common import rate, write_results  # noqa: E402
-from envs.observation import observation_space  # noqa: E402
 
 FRAME_MS = 1000.0 / 60.0
 TARGETS = {"onnx_p99_ms": 0.1, "onnx_speedup_vs_torch_p50": 3.0}
@@ -56,27 +56,6 @@ def network_under_test(checkpoint: str | None) -> PolicyNetwork:
         return bc_policy_network(load(checkpoint))
     torch.manual_seed(0)
     return PolicyNetwork(hidden_sizes=BCConfig().hidden_sizes).eval()
-
-
-def observation_pool(rows: int = 1024, seed: int = 0) -> np.ndarray:
-    """Observations inside the documented field bounds (each call gets a different row)."""
-    space = observation_space()
-    rng = np.random.default_rng(seed)
-    return rng.uniform(space.low, space.high, (rows, len(space.low))).astype(np.float32)
-
-
-def latencies(decide: Callable[[np.ndarray], object], pool: np.ndarray, calls: int) -> np.ndarray:
-    """Per-call wall times (ns) of ``decide`` on batch-1 rows of ``pool``."""
-    import time
-
-    out = np.empty(calls, dtype=np.int64)
-    n = len(pool)
-    for i in range(calls):
-        row = pool[i % n: i % n + 1]
-        start = time.perf_counter_ns()
-        decide(row)
-        out[i] = time.perf_counter_ns() - start
-    return out
 
 
 def alternate(deciders: dict[str, Callable[[np.ndarray], object]], pool: np.ndarray,
