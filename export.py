@@ -94,7 +94,8 @@ class ExportSettings:
     parity_rtol: float = 1e-5
     play: bool = True  # the online win rate at export time (the eval group's final matches); false: skip
     requirements: bool = True  # the requirements sheet (agents/requirements.py): timing, QPS, size, memory
-    serve: bool = True  # its online part: serve the bundle on a local Ray Serve and load it (~30 s)
+    serve: bool = True  # its online part: serve the bundle on a local Ray Serve and load it (~1 min)
+    serve_requests: int = 1000  # requests from one client (p50 / p99), twice that from 16 (QPS)
     opset: int = OPSET
     progress: bool = True
 
@@ -256,7 +257,8 @@ def sheets(bundle: Path, models: dict[str, Any], metrics: dict[str, Any], policy
     """The requirements sheet of every model variant in ``bundle`` (printed as a table)."""
     parameters = sum(p.numel() for p in policy.network.parameters())
     files = {variant: (bundle / entry["file"]).resolve() for variant, entry in models.items()}
-    online = online_timing({v: str(f) for v, f in files.items()}) if settings.serve else {}
+    online = online_timing({v: str(f) for v, f in files.items()}, requests=settings.serve_requests) \
+        if settings.serve else {}
     result = {}
     for variant, model in files.items():
         offline, played = metrics[variant]["offline"] or {}, metrics[variant]["online"]

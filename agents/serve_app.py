@@ -53,12 +53,17 @@ class BotServer:
             import torch
 
             torch.set_num_threads(threads)
+        self.answered = {"requests": 0, "rows": 0, "batches": 0}  # this replica's, since it started
         self.decide_batch.set_max_batch_size(max_batch_size)
         self.decide_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.001)
     async def decide_batch(self, requests: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
-        return decide(self.bots, requests)
+        answers = decide(self.bots, requests)
+        self.answered["batches"] += 1
+        self.answered["requests"] += len(requests)
+        self.answered["rows"] += sum(len(rows) for _, rows in requests)
+        return answers
 
     async def _decide(self, bot: str, rows: np.ndarray) -> np.ndarray:
         if bot not in self.bots:
@@ -67,7 +72,7 @@ class BotServer:
 
     @api.get("/health")
     def health(self) -> dict[str, Any]:
-        return health_payload(self.records, self.batching)
+        return {**health_payload(self.records, self.batching), "answered": self.answered}
 
     @api.get("/bots/{bot}")
     def interface(self, bot: str) -> Any:

@@ -11,7 +11,8 @@ no request can take a replica down):
 
 ``GET /health``
     ``{"status": "ok", "encoding_version": "1", "obs_dim": 42, "bots": {name: {spec, kind,
-    variant, manifest_sha256, weights_sha256}}, "batching": {...}}``
+    variant, manifest_sha256, weights_sha256}}, "batching": {...}, "answered": {requests, rows,
+    batches}}`` (``answered``: the replica that answered, since it started)
 ``GET /bots/{bot}``
     the bot's interface: observation fields in encoding order, command names by id.
 ``POST /bots/{bot}/act`` (JSON)

@@ -11,7 +11,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ("eval.final_matches_per_opponent=1", "eval.opponents=[idle]", "export.parity_rows=3000",
-        "export.progress=false")
+        "export.serve=false", "export.progress=false")  # the served sheet: tests/test_serve_script.py
 
 
 def run(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from evaluation.online import evaluate_online
 from evaluation.participants import check_participants, resolve_participants
 from export import ExportSettings, export_bundle
 
-QUICK = dict(play=False, progress=False)
+QUICK = dict(play=False, progress=False, serve=False)  # the served sheet: tests/test_serve_script.py
 
 
 def observations(n=2000, seed=0):

@@ -55,7 +55,7 @@ def bundle(tmp_path_factory):
     source = save_checkpoint(root / "run" / "best", network(1), name="tiny")
     rng = np.random.default_rng(0)
     folder, _ = export_bundle(source, root / "run" / "export",
-                              ExportSettings(play=False, progress=False, quantize=True),
+                              ExportSettings(play=False, progress=False, quantize=True, serve=False),
                               observations=rng.uniform(-1, 1, (500, OBS_DIM)).astype(np.float32),
                               labels=rng.integers(0, 12, 500), report=lambda *_: None)
     return folder
