@@ -7,6 +7,7 @@
     python train.py agent=bc eval.dataset.path=data/mine         # your own logs
     python train.py agent=ppo agent.init_from=runs/bc/oversample_seed0 eval=perfect_pros   # RLlib PPO
     python train.py agent=sb3_ppo agent.init_from=runs/bc/oversample_seed0               # SB3 PPO
+    python train.py agent=distill agent.teacher=<run> agent.hidden_sizes=[16]            # distillation
     tensorboard --logdir runs
 
 Each run writes ``runs/<experiment>/<rebalance>_seed<seed>/``: TensorBoard events, ``best/`` and
@@ -29,6 +30,11 @@ ConfigStore (a typo'd override fails with the closest valid key); the YAML files
 ``agent=ppo`` and ``agent=sb3_ppo`` fine-tune a BC checkpoint with RL instead (:func:`train_rl`
 prepares the run and hands over to :mod:`agents.rl.rllib_train` or :mod:`agents.rl.sb3_train`);
 they share the data, the evaluation and the final report with BC (:mod:`evaluation.run_report`).
+
+``agent=distill`` teaches a small student network a trained teacher's action distribution on the
+states both visit (DAgger-style rounds, :mod:`agents.distill`; :func:`train_distill` prepares the run);
+its results add the teacher, both parameter counts, ``size_ratio`` and the student's
+``agreement_with_teacher`` on the test split. Distillation runs do not resume (start over instead).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.console import Console
 from tqdm.auto import tqdm
 
+from agents import distill as distillation
 from agents.artifacts import (
     FolderInUseError,
     StorageError,
@@ -66,10 +73,12 @@ from agents.bc import BCConfig, resolve_device
 from agents.checkpoint import (
     CheckpointError,
     checkpoint_dir,
+    load,
     load_network,
     load_optimizer_state,
     read_manifest,
 )
+from agents.distill import DistillConfig
 from agents.networks import PolicyNetwork
 from agents.rebalance import (
     SAMPLERS,
@@ -111,7 +120,7 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
-    agent: Any = MISSING  # the agent group: conf/agent/{bc,ppo,sb3_ppo}.yaml (BCConfig, RLlibPPOConfig...)
+    agent: Any = MISSING  # the agent group: conf/agent/{bc,ppo,sb3_ppo,distill}.yaml (BCConfig, ...)
     experiment: str = "bc"
     seed: int = 0
     eval: EvalProtocol = field(default_factory=EvalProtocol)  # the eval group: data, split, opponents
@@ -123,6 +132,7 @@ ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 ConfigStore.instance().store(group="agent", name="bc_schema", node=BCConfig)
 ConfigStore.instance().store(group="agent", name="ppo_schema", node=RLlibPPOConfig)
 ConfigStore.instance().store(group="agent", name="sb3_ppo_schema", node=SB3PPOConfig)
+ConfigStore.instance().store(group="agent", name="distill_schema", node=DistillConfig)
 
 # settings that say where and how a run is kept, not what it computes: left out of its fingerprint
 NOT_IN_FINGERPRINT = ("resume", "overwrite", "reuse", "logdir", "run_name", "torch_threads", "progress")
@@ -367,7 +377,7 @@ def _train_rl(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
         manifest = read_manifest(folder)  # a missing or corrupt checkpoint fails here, naming the file
         agent.init_from = str(folder.resolve())
         init_label = str(manifest.get("rebalance", {}).get("rebalance") or manifest.get("rl", {}).get("name")
-                         or "bc")
+                         or manifest.get("distill", {}).get("name") or "bc")
         parent = {"path": agent.init_from, "weights_sha256": manifest["weights"]["sha256"]}
     run_dir = run_directory(cfg, f"{agent.name}_{init_label}_seed{cfg.seed}")
     held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
@@ -407,6 +417,69 @@ def _train_rl(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
                           steps)
 
 
+def train_distill(cfg: TrainConfig) -> dict[str, Any]:
+    """``agent=distill``: teach a small student a trained teacher's actions (:mod:`agents.distill`)."""
+    with ExitStack() as held:  # the run folder's lock, taken below, is released however the run ends
+        return _train_distill(cfg, held)
+
+
+def _train_distill(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
+    agent: DistillConfig = cfg.agent
+    if cfg.train.resume:
+        raise TrainError("agent=distill cannot resume (its aggregated dataset is not saved): start the run "
+                         "over with train.overwrite=true")
+    if agent.teacher is None:
+        raise TrainError("agent=distill needs a teacher: pass agent.teacher=<a trained bot's run folder, "
+                         "best/ or manifest.json>, e.g. agent.teacher=runs/teachers/ppo_h256x256_seed0")
+    distillation.check_config(agent)
+    try:
+        folder = checkpoint_dir(agent.teacher)
+        manifest = read_manifest(folder)  # a missing or corrupt checkpoint fails here, naming the file
+    except CheckpointError as err:
+        raise TrainError(f"agent.teacher={agent.teacher}: {err}") from None
+    agent.teacher = str(folder.resolve())
+    parent = {"path": agent.teacher, "weights_sha256": manifest["weights"]["sha256"]}
+    sizes = "x".join(str(h) for h in agent.hidden_sizes) or "0"
+    run_dir = run_directory(cfg, f"distill_h{sizes}_seed{cfg.seed}")
+    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
+    evaluator = make_evaluator(cfg)
+    fingerprint = run_fingerprint(cfg, evaluator, parent)
+    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    if previous is not None:
+        return reused(run_dir, previous, "round")
+    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
+    device = resolve_device(agent.device)
+    seed_everything(agent.seed)
+    teacher = load(folder, device)
+    teacher_record = {**parent, "name": teacher.name, "architecture": manifest["architecture"],
+                      "parameters": distillation.parameter_count(teacher.network)}
+    agent_record = OmegaConf.to_container(OmegaConf.structured(agent), enum_to_str=True)
+    tracker = RunTracker(run_dir, name=f"{cfg.experiment}/{run_dir.name}", evaluator=evaluator,
+                         metadata=metadata(evaluator, fingerprint, distill=agent_record,
+                                           teacher=teacher_record, parent=parent),
+                         config_yaml=OmegaConf.to_yaml(OmegaConf.structured(cfg)), device=device,
+                         step_name="round")
+    _, summary = distillation.train_distill(agent, tracker, teacher,
+                                            observation_delay=evaluator.observation_delay,
+                                            validation_observations=evaluator.splits["val"].observations,
+                                            progress=cfg.train.progress, desc=run_dir.name)
+
+    # the final report: the best student's agreement with the teacher on the test split, and its size
+    best, _ = load_network(run_dir / "best", device)
+    student_parameters = distillation.parameter_count(best)
+    head = {"experiment": cfg.experiment, "run": run_dir.name, "agent": "distill", "seed": cfg.seed,
+            "best_metric": cfg.eval.best_metric, "rounds": agent.rounds, "env_steps": summary["frames"],
+            "teacher": agent.teacher, "teacher_parameters": teacher_record["parameters"],
+            "student_parameters": student_parameters,
+            "size_ratio": teacher_record["parameters"] / student_parameters,
+            "agreement_with_teacher": distillation.teacher_agreement(best, teacher,
+                                                                     evaluator.splits["test"].observations),
+            "dataset": evaluator.record["dataset"]["frames_sha256"], "fingerprint": fingerprint}
+    hparams = {"agent": "distill", "hidden_sizes": agent.hidden_sizes, "lr": agent.lr, "rounds": agent.rounds,
+               "temperature": agent.temperature, "beta_decay": agent.beta_decay, "seed": cfg.seed}
+    return tracker.finish(head, hparams, agent.rounds)
+
+
 def resume(run_dir: Path, network: PolicyNetwork, optimizer: torch.optim.Optimizer,
            agent_record: dict[str, Any], fingerprint: dict[str, Any]) -> dict[str, Any]:
     """Load ``run_dir/last`` into the model and optimiser; return its training state."""
@@ -438,6 +511,8 @@ def main(cfg: DictConfig) -> None:
     try:
         if config.agent.name == "bc":
             train(config)
+        elif config.agent.name == "distill":
+            train_distill(config)
         else:
             train_rl(config)
     except (TrainError, CheckpointError, ProtocolError, FileNotFoundError, ValueError, BCInitError,
@@ -459,10 +534,10 @@ def interrupted_message(config: TrainConfig, run_dir: Path | None) -> str:
         step = read_manifest(run_dir / "last").get("step")
     except CheckpointError:
         return f"interrupted: {run_dir} has no checkpoint yet; rerun {rerun} to start it over"
-    unit = "epoch" if config.agent.name == "bc" else "env step"
-    if config.agent.name == "sb3_ppo":  # SB3 runs do not resume (train_rl says so)
-        return (f"interrupted: {run_dir} has last/ at {unit} {step}; agent=sb3_ppo cannot resume: "
-                f"start it over with {rerun} train.overwrite=true")
+    unit = {"bc": "epoch", "distill": "round"}.get(config.agent.name, "env step")
+    if config.agent.name in ("sb3_ppo", "distill"):  # these do not resume (train_rl, train_distill say so)
+        return (f"interrupted: {run_dir} has last/ at {unit} {step}; agent={config.agent.name} cannot "
+                f"resume: start it over with {rerun} train.overwrite=true")
     return f"interrupted: {run_dir} has last/ at {unit} {step}; resume with {rerun} train.resume=true"
 
 

@@ -15,9 +15,11 @@ def schemas() -> dict[str, object]:
     import experiment
     import export
     import play
+    import serve
     import tournament
     import train
     from agents.bc import BCConfig
+    from agents.distill import DistillConfig
     from agents.rl.config import RLlibPPOConfig, SB3PPOConfig
     from datasets.generate import GenerateConfig
     from evaluation.alignment import AlignmentConfig
@@ -25,12 +27,14 @@ def schemas() -> dict[str, object]:
     from evaluation.zoo import ZooConfig
 
     return {"train.yaml": train.TrainConfig, "agent/bc.yaml": BCConfig, "agent/ppo.yaml": RLlibPPOConfig,
-            "agent/sb3_ppo.yaml": SB3PPOConfig, "eval/default.yaml": EvalProtocol,
+            "agent/sb3_ppo.yaml": SB3PPOConfig, "agent/distill.yaml": DistillConfig,
+            "eval/default.yaml": EvalProtocol,
             "eval/perfect_pros.yaml": EvalProtocol, "tournament.yaml": tournament.TournamentConfig,
             "export.yaml": export.ExportConfig, "experiment.yaml": experiment.ExperimentConfig,
             "scale/full.yaml": experiment.ScaleConfig, "scale/small.yaml": experiment.ScaleConfig,
             "generate.yaml": GenerateConfig, "play.yaml": play.PlayConfig, "demo.yaml": demo.DemoConfig,
-            "alignment.yaml": AlignmentConfig, "zoo/default.yaml": ZooConfig, "zoo/small.yaml": ZooConfig}
+            "alignment.yaml": AlignmentConfig, "zoo/default.yaml": ZooConfig, "zoo/small.yaml": ZooConfig,
+            "serve.yaml": serve.ServeConfig}
 
 
 def restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:

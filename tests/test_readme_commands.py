@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HYDRA_SCRIPTS = {"train.py": ("train", "train"), "tournament.py": ("tournament", "tournament"),
                  "export.py": ("export", "export"), "play.py": ("play", "play"),
                  "experiment.py": ("experiment", "experiment"), "demo.py": ("demo", "demo"),
+                 "serve.py": ("serve", "serve"),
                  "datasets.generate": ("datasets.generate", "generate"),
                  "evaluation.alignment": ("evaluation.alignment", "alignment")}
 
