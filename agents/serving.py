@@ -273,10 +273,11 @@ def start(bots: dict[str, str], *, host: str = "127.0.0.1", port: int = 8000, re
     cores = max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))  # logical CPUs for replicas
     if init_ray(address, None if address else cores):
         _STARTED_RAY.append(True)
-    serve.start(http_options={"host": host, "port": port})
+    quiet = {"enable_access_log": False, "log_level": "WARNING"}  # no log line per request
+    serve.start(http_options={"host": host, "port": port}, logging_config=quiet)
     serve.run(build_app(bots, max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s,
                         replicas=replicas, cpus_per_replica=cpus_per_replica, threads=threads),
-              name=name, route_prefix=route_prefix)
+              name=name, route_prefix=route_prefix, logging_config=quiet)
     return f"http://{host}:{port}{route_prefix.rstrip('/')}"
 
 

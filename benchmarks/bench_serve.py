@@ -73,6 +73,30 @@ def parameters(checkpoint: Path) -> int:
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
+def run_label(checkpoint: Path) -> str:
+    """``h32_seed1`` for ``runs/distill/distill_h32_seed1/best``."""
+    run = checkpoint.parent.name if checkpoint.name in ("best", "last") else checkpoint.name
+    return run.removeprefix("distill_")
+
+
+def headline(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+    """The smallest student size >= 15x smaller that keeps >= 95% on every seed given (else the size
+    >= 15x smaller that keeps the most on its worst seed): its rows and its worst retained share."""
+    sizes: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for row in rows[1:]:
+        sizes.setdefault(tuple(row["hidden_sizes"]), []).append(row)
+    small = [group for group in sizes.values() if group[0]["size_ratio"] >= TARGETS["distill_size_ratio"]]
+    if not small:
+        small = [max(sizes.values(), key=lambda group: group[0]["size_ratio"])]
+    worst = {id(group): min(r["win_rate_retained"] for r in group) for group in small}
+    keeping = [g for g in small if worst[id(g)] >= TARGETS["distill_win_rate_retained"]]
+    if keeping:
+        group = max(keeping, key=lambda g: g[0]["size_ratio"])
+    else:
+        group = max(small, key=lambda g: worst[id(g)])
+    return group, worst[id(group)]
+
+
 def load(url: str, bot: str, pool: np.ndarray, requests: int, concurrency: int, **kwargs: Any) -> dict:
     result = run_load(url, bot, pool, requests=requests, concurrency=concurrency, **kwargs)
     if result.errors:
@@ -186,8 +210,7 @@ def main() -> None:
             manifest = read_manifest(ckpt)
             wins = win_rates(bundles[name], args.matches, args.seed)
             rows.append({
-                "bot": "teacher" if name == "teacher" else
-                f"h{'x'.join(map(str, manifest['architecture']['config']['hidden_sizes']))}",
+                "bot": "teacher" if name == "teacher" else run_label(ckpt),
                 "checkpoint": str(ckpt), "hidden_sizes": manifest["architecture"]["config"]["hidden_sizes"],
                 "parameters": parameters(ckpt), "onnx_bytes": (bundles[name] / "model.onnx").stat().st_size,
                 "p99_ms": offline[name]["p99_ms"], "p50_ms": offline[name]["p50_ms"],
@@ -204,23 +227,22 @@ def main() -> None:
         row["size_ratio"] = head["parameters"] / row["parameters"]
         row["win_rate_retained"] = row["win_rate_perfect_pros"] / head["win_rate_perfect_pros"]
         row["win_rate_retained_reference"] = row["win_rate_reference"] / head["win_rate_reference"]
-    small = [r for r in rows[1:] if r["size_ratio"] >= TARGETS["distill_size_ratio"]]
-    best = max(small, key=lambda r: (r["win_rate_retained"], r["size_ratio"])) if small else \
-        max(rows[1:], key=lambda r: r["size_ratio"])
+    group, retained = headline(rows)
+    best = min(group, key=lambda r: r["win_rate_retained"])
     best_key = f"{[n for n, c in names.items() if str(c) == best['checkpoint']][0]}_fp32"
     qps = service["replicas"]
     speed_k = best["decisions_per_s_per_core"] / head["decisions_per_s_per_core"]
     served_k = service["runtime"][best_key]["qps"] / service["runtime"]["teacher_fp32"]["qps"]
     payload: dict[str, Any] = {
         "qps_ratio_2_vs_1_replicas": qps[2]["qps"] / qps[1]["qps"],
-        "distill_size_ratio": best["size_ratio"], "distill_win_rate_retained": best["win_rate_retained"],
-        "distill_win_rate_retained_reference": best["win_rate_retained_reference"],
-        "distill_student": best["bot"],
+        "distill_size_ratio": best["size_ratio"], "distill_win_rate_retained": retained,
+        "distill_win_rate_retained_reference": min(r["win_rate_retained_reference"] for r in group),
+        "distill_student": best["bot"], "distill_student_runs": [r["bot"] for r in group],
         "faster_model_speed_ratio_in_process": speed_k, "faster_model_qps_ratio_served": served_k,
         "teacher": str(teacher), "matches_per_opponent": args.matches, "seed": args.seed,
         "requests_per_measurement": args.requests, "targets": TARGETS,
         "targets_met": {"distill": best["size_ratio"] >= TARGETS["distill_size_ratio"]
-                        and best["win_rate_retained"] >= TARGETS["distill_win_rate_retained"],
+                        and retained >= TARGETS["distill_win_rate_retained"],
                         "qps_ratio_2_vs_1_replicas": qps[2]["qps"] / qps[1]["qps"]
                         >= 0.9 * TARGETS["qps_ratio_2_vs_1_replicas"]},
         "in_process": offline, "served": service, "distillation": rows,
@@ -248,7 +270,10 @@ def report(payload: dict[str, Any], console: Console) -> None:
     console.print(table("replicas, 64 clients", served["replicas"], "replicas"))
     console.print(table("runtime / model, 16 clients", served["runtime"], "bot"))
     console.print(table("encoding, 16 clients", served["json_vs_binary"], "encoding"))
-    distill = Table(title="distillation (win rates: fresh matches per opponent; agreement: test split)")
+    console.print(table("64 rows per request (client-side batching), 4 clients",
+                        {"binary": served["rows_per_request_64"]}, "encoding"))
+    distill = Table(title="distillation (win rates: fresh matches per opponent; agreement: test split)",
+                    width=150)
     for column in ("bot", "parameters", "bytes", "size ratio", "p99 ms", "decisions/s/core",
                    "vs reference", "vs perfect pros", "retained", "agreement"):
         distill.add_column(column, justify="left" if column == "bot" else "right")
@@ -263,8 +288,10 @@ def report(payload: dict[str, Any], console: Console) -> None:
     served_qps = payload["faster_model_qps_ratio_served"]
     console.print(f"student {payload['distill_student']}: {speed:.2f}x the teacher's decisions/s in-process, "
                   f"{served_qps:.2f}x its served QPS")
-    console.print(f"distillation: {payload['distill_size_ratio']:.1f}x smaller keeps "
-                  f"{payload['distill_win_rate_retained']:.1%} of the win rate vs the perfect pros "
+    console.print(f"distillation: {payload['distill_size_ratio']:.1f}x smaller "
+                  f"({', '.join(payload['distill_student_runs'])}) keeps "
+                  f"{payload['distill_win_rate_retained']:.1%} "
+                  "of the win rate vs the perfect pros on its worst seed "
                   f"(target >= 15x and >= 95%: {'met' if payload['targets_met']['distill'] else 'NOT met'})")
 
 
