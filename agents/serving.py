@@ -230,7 +230,7 @@ def decide(bots: dict[str, Policy], requests: list[tuple[str, np.ndarray]]) -> l
 def build_app(bots: dict[str, str], *, max_batch_size: int = 64, batch_wait_timeout_s: float = 0.001,
               replicas: int = 1, cpus_per_replica: float = 1.0, threads: int = 1) -> Any:
     """The Serve application (``serve.run`` it): one deployment, ``replicas`` copies, every bot in each."""
-    from agents.serve_app import BotServer  # imports Ray Serve and FastAPI: only where a server is built
+    from agents.serve_app import BotServer  # imports Ray Serve: only where a server is built
 
     return BotServer.options(num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica}).bind(
         bots, max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s, threads=threads)

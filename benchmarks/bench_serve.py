@@ -170,22 +170,36 @@ def figure(payload: dict[str, Any]) -> None:
     for key, marker, label in (("win_rate_perfect_pros", "o", "vs perfect pros"),
                                ("win_rate_reference", "s", "vs reference pool")):
         right.plot([r["parameters"] for r in table], [r[key] for r in table], marker, linestyle="",
-                   label=label)
-    for row in table:
-        right.annotate(row["bot"], (row["parameters"], row["win_rate_perfect_pros"]), fontsize=8,
-                       xytext=(4, -10), textcoords="offset points")
+                   alpha=0.8, label=label)
+    labelled: set[int] = set()
+    for row in table:  # one label per size (seeds share it)
+        if row["parameters"] not in labelled:
+            labelled.add(row["parameters"])
+            name = row["bot"].split("_seed")[0]
+            right.annotate(f"{name}\n{row['size_ratio']:.0f}x smaller" if name != "teacher" else name,
+                           (row["parameters"], row["win_rate_perfect_pros"]), fontsize=8,
+                           xytext=(0, -24), textcoords="offset points", ha="center")
+    right.axhline(TARGETS["distill_win_rate_retained"] * table[0]["win_rate_perfect_pros"], color="grey",
+                  linestyle=":", label="95% of the teacher vs perfect pros")
     right.set_xscale("log")
     right.set_xlabel("parameters")
     right.set_ylabel("win rate")
-    right.set_ylim(0, 1.05)
-    right.set_title("teacher and distilled students")
+    right.set_ylim(0.75, 1.02)
+    right.set_title("teacher and distilled students (seeds 0 and 1)")
     right.legend(loc="lower right")
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=110)
 
 
+def redraw() -> None:
+    """``python benchmarks/bench_serve.py --redraw``: the figure again from serve.json."""
+    figure(json.loads((ROOT / "benchmarks" / "results" / "serve.json").read_text()))
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--redraw"]:
+        return redraw()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", required=True, help="the teacher's checkpoint (an RL run or its best/)")
     parser.add_argument("--students", nargs="+", required=True, help="distilled students' checkpoints")
