@@ -12,8 +12,8 @@ exported bot this module measures, on the machine it runs on:
   time (a single game session), and the QPS that replica sustains under ``concurrency`` sessions
   (dynamic batching on);
 * ``size``: parameters, model bytes, the memory one more loaded copy of the bot takes in a process
-  (resident set growth per ONNX Runtime session over 32 copies, at least the model's bytes), and so
-  bots per GB of memory.
+  (resident set growth per further ONNX Runtime session, over 16 to 256 copies until the growth
+  stands out of page-level noise; at least the model's bytes), and so bots per GB of memory.
 
 ``export.py`` adds accuracy and win rate (its own metrics) and writes the sheet into the bundle's
 manifest; :func:`print_sheet` is what it prints. The same timing helpers serve
@@ -89,15 +89,20 @@ def offline_timing(model_path: str | Path, *, calls: int = 3000, seconds: float 
     latencies(decide, pool, 200)  # warm-up
     ms = latencies(decide, pool, calls) / 1e6
     batch = np.ascontiguousarray(np.resize(pool, (1024, pool.shape[1])))
-    before, copies = _resident_bytes(), []
-    for _ in range(32):  # the resident growth of 32 more loaded copies, each answering once
-        copy = open_session(Path(model_path), threads=1)
-        copy.run([OUTPUT_NAME], {INPUT_NAME: batch})
-        copies.append(copy)
-    after = _resident_bytes()
-    # at least the weights: a small model's copies can fit in pages the process already holds
+    # the resident growth per further loaded copy, each answering once: copies are added until the
+    # growth is well above page-level noise (16 MiB) or 256 copies; at least the weights' bytes
     size = Path(model_path).stat().st_size
+    before, copies = _resident_bytes(), []
+    while before is not None and len(copies) < 256:
+        for _ in range(16):
+            copy = open_session(Path(model_path), threads=1)
+            copy.run([OUTPUT_NAME], {INPUT_NAME: batch})
+            copies.append(copy)
+        if (_resident_bytes() or 0) - before >= 16 * 1024 ** 2:
+            break
+    after = _resident_bytes()
     per_bot = None if before is None or after is None else max((after - before) / len(copies), size)
+    del copies
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "decisions_per_s_per_core_batch1": float(1000.0 / ms.mean()),
             "decisions_per_s_per_core_batch1024": rate(lambda: len(decide(batch)), seconds),

@@ -14,8 +14,9 @@ quantization) is how a model gets smaller and faster. This benchmark measures, i
    the reference pool and the perfect pros (``--matches`` per opponent, fixed seed), and their
    command agreement with the teacher on the test split.
 
-The equation checks: ``qps_ratio_2_vs_1_replicas`` (lecture: 2) and, for the smallest student
->= 15 x smaller than the teacher, its in-process speed ratio k against its served QPS ratio.
+The equation checks: ``qps_ratio_2_vs_1_replicas`` (lecture: 2) and, for the headline student
+(below), its in-process speed ratio k against its served QPS ratio, and its bots per GB of memory
+against the teacher's.
 Targets: ``distill_size_ratio`` >= 15 with ``distill_win_rate_retained`` >= 0.95 (win rate against
 the perfect pros, student / teacher). Writes ``benchmarks/results/serve.json`` and
 ``notebooks/figures/serve.png``.
@@ -253,6 +254,8 @@ def main() -> None:
         "distill_win_rate_retained_reference": min(r["win_rate_retained_reference"] for r in group),
         "distill_student": best["bot"], "distill_student_runs": [r["bot"] for r in group],
         "faster_model_speed_ratio_in_process": speed_k, "faster_model_qps_ratio_served": served_k,
+        "smaller_model_bots_per_gb_ratio": offline[best_key.removesuffix("_fp32")]["bots_per_gb"]
+        / offline["teacher"]["bots_per_gb"],
         "teacher": str(teacher), "matches_per_opponent": args.matches, "seed": args.seed,
         "requests_per_measurement": args.requests, "targets": TARGETS,
         "targets_met": {"distill": best["size_ratio"] >= TARGETS["distill_size_ratio"]
@@ -302,6 +305,9 @@ def report(payload: dict[str, Any], console: Console) -> None:
     served_qps = payload["faster_model_qps_ratio_served"]
     console.print(f"student {payload['distill_student']}: {speed:.2f}x the teacher's decisions/s in-process, "
                   f"{served_qps:.2f}x its served QPS")
+    per_gb = payload["smaller_model_bots_per_gb_ratio"]
+    console.print(f"bots per GB, that student / the teacher: {per_gb:.1f}x "
+                  f"for a {payload['distill_size_ratio']:.0f}x smaller model (lecture: the same factor)")
     console.print(f"distillation: {payload['distill_size_ratio']:.1f}x smaller "
                   f"({', '.join(payload['distill_student_runs'])}) keeps "
                   f"{payload['distill_win_rate_retained']:.1%} "
