@@ -14,7 +14,7 @@ server; ``serve.duration_s`` stops it after that many seconds.
 
 Config schema: :class:`ServeConfig` below (a typo'd override fails with the list of valid keys);
 the YAML file is ``conf/serve.yaml``. Measure a running server with
-``python benchmarks/bench_serve.py`` or :func:`agents.load.run_load`.
+``python benchmarks/bench_serve.py`` or :func:`agents.loadgen.run_load`.
 """
 
 from __future__ import annotations

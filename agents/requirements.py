@@ -8,7 +8,7 @@ exported bot this module measures, on the machine it runs on:
 * ``offline``: batch-1 decisions in-process on one thread (ONNX Runtime), p50 / p99 ms, and
   decisions/s per core at batch 1 and at batch 1024 (many matches in one call);
 * ``online`` (:func:`online_timing`): the bot served on a local Ray Serve (:mod:`agents.serving`,
-  1 replica, 1 CPU) and loaded by :mod:`agents.load`: p50 / p99 ms of one request of one row at a
+  1 replica, 1 CPU) and loaded by :mod:`agents.loadgen`: p50 / p99 ms of one request of one row at a
   time (a single game session), and the QPS that replica sustains under ``concurrency`` sessions
   (dynamic batching on);
 * ``size``: parameters, model bytes, the memory one more loaded copy of the bot takes in a process
@@ -119,7 +119,7 @@ def free_port() -> int:
 def online_timing(bots: dict[str, str], *, requests: int = 1000, concurrency: int = 16,
                   batch_wait_timeout_s: float = 0.001, max_batch_size: int = 64) -> dict[str, dict[str, Any]]:
     """Serve ``bots`` (name -> bundle or model file) on one local Ray Serve replica and load each in turn."""
-    from agents.load import run_load
+    from agents.loadgen import run_load
     from agents.serving import start, stop
 
     url = start(bots, port=free_port(), replicas=1, cpus_per_replica=1.0, threads=1,

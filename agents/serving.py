@@ -4,7 +4,7 @@ The lecture's service requirements (processing time, QPS, model size) are met by
 model alone: many game sessions ask for decisions at once, and a server that gathers their requests
 into one forward pass answers more of them per second than one that runs them one by one (Ray
 Serve's ``@serve.batch``, NVIDIA Triton's dynamic batcher). ``python serve.py`` starts the
-application below; :mod:`agents.load` is the load generator that measures it.
+application below; :mod:`agents.loadgen` is the load generator that measures it.
 
 HTTP interface (every error is JSON ``{"error": "..."}`` with a 4xx status naming the field;
 no request can take a replica down):

@@ -6,7 +6,7 @@ quantization) is how a model gets smaller and faster. This benchmark measures, i
 
 1. **in-process** (no network): per bot, batch-1 p50 / p99 on one thread, decisions/s per core,
    parameters, bytes, memory per loaded copy (:func:`agents.requirements.offline_timing`);
-2. **served** on a local Ray Serve (:mod:`agents.serving`) and loaded by :mod:`agents.load`
+2. **served** on a local Ray Serve (:mod:`agents.serving`) and loaded by :mod:`agents.loadgen`
    (binary endpoint, one row per request unless said otherwise): QPS and p50 / p99 against
    concurrency, against ``max_batch_size`` (1, 8, 64), for 1 and 2 replicas, for ONNX fp32 vs
    int8 vs torch, for the teacher vs its distilled students, JSON vs binary, 64 rows per request;
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.checkpoint import checkpoint_dir, read_manifest  # noqa: E402
 from agents.export import agreement  # noqa: E402
-from agents.load import run_load  # noqa: E402
+from agents.loadgen import run_load  # noqa: E402
 from agents.onnx_policy import load_bundle  # noqa: E402
 from agents.registry import PERFECT_PROS, REFERENCE_POOL  # noqa: E402
 from agents.requirements import free_port, observation_pool, offline_timing  # noqa: E402

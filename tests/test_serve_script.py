@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.load import decisions, run_load
+from agents.loadgen import decisions, run_load
 from agents.requirements import free_port, observation_pool
 from agents.serving import ENCODING_HEADER, FIELDS
 from envs.actions import ACTION_NAMES

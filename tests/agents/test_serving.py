@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.load import check_local, request_bodies, run_load
+from agents.loadgen import check_local, request_bodies, run_load
 from agents.requirements import observation_pool, offline_timing, requirements_sheet, sheet_rows
 from agents.serving import (
     ENCODING_HEADER,

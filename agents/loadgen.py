@@ -6,7 +6,7 @@ have been answered or ``duration_s`` has passed, whichever comes first. Latency 
 request on the client, from send to the last byte of the answer (what a game client waits for),
 so it includes HTTP, Ray Serve's proxy, the batch wait and the forward pass.
 
-    from agents.load import run_load
+    from agents.loadgen import run_load
     result = run_load("http://127.0.0.1:8000", "teacher", observations, requests=2000, concurrency=16)
     result.qps, result.p99_ms
 
