@@ -263,7 +263,7 @@ def sheets(bundle: Path, models: dict[str, Any], metrics: dict[str, Any], policy
     for variant, model in files.items():
         offline, played = metrics[variant]["offline"] or {}, metrics[variant]["online"]
         against = None if played is None else \
-            f"{protocol.final_matches_per_opponent} matches x {', '.join(played['opponents'])}"
+            f"{int(played['matches'])} matches vs {len(played['opponents'])} opponents"
         result[variant] = requirements_sheet(model, parameters=parameters, accuracy=offline.get("accuracy"),
                                              balanced_accuracy=offline.get("balanced_accuracy"),
                                              win_rate=(played or {}).get("win_rate"),
