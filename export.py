@@ -313,7 +313,7 @@ def report_metrics(variant: str, metrics: dict[str, Any], report: Callable[[str]
                f"opponents): win rate {online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, "
                f"{online['win_rate_ci_high']:.3f}]")
     else:
-        report(f"online ({variant}): skipped (export.matches_per_opponent=0)")
+        report(f"online ({variant}): skipped (export.play=false)")
 
 
 def report_quantization(q: dict[str, Any], report: Callable[[str], object]) -> None:
