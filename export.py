@@ -64,6 +64,7 @@ from agents.export import (
     staging_dir,
     write_onnx,
 )
+from agents.networks import parameter_count
 from agents.onnx_policy import (
     FORMAT,
     FORMAT_VERSION,
@@ -255,7 +256,7 @@ def sheets(bundle: Path, models: dict[str, Any], metrics: dict[str, Any], policy
            protocol: EvalProtocol, settings: ExportSettings,
            report: Callable[[str], object]) -> dict[str, Any]:
     """The requirements sheet of every model variant in ``bundle`` (printed as a table)."""
-    parameters = sum(p.numel() for p in policy.network.parameters())
+    parameters = parameter_count(policy.network)
     files = {variant: (bundle / entry["file"]).resolve() for variant, entry in models.items()}
     online = online_timing({v: str(f) for v, f in files.items()}, requests=settings.serve_requests) \
         if settings.serve else {}

@@ -79,7 +79,7 @@ from agents.checkpoint import (
     read_manifest,
 )
 from agents.distill import DistillConfig
-from agents.networks import PolicyNetwork
+from agents.networks import PolicyNetwork, parameter_count
 from agents.rebalance import (
     SAMPLERS,
     Rebalance,
@@ -238,6 +238,19 @@ def metadata(evaluator: RunEvaluator, fingerprint: dict[str, Any], **extra: Any)
             "observation_encoding_version": ENCODING_VERSION}
 
 
+def open_run(cfg: TrainConfig, held: ExitStack, run_dir: Path, parent: dict[str, Any] | None
+             ) -> tuple[RunEvaluator, dict[str, Any], dict[str, Any] | None]:
+    """Lock ``run_dir`` for this process (released with ``held``), build the evaluator and the run's
+    fingerprint, and make the folder ready; the third item is a finished identical run to reuse."""
+    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
+    evaluator = make_evaluator(cfg)
+    fingerprint = run_fingerprint(cfg, evaluator, parent)
+    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    if previous is None:
+        torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
+    return evaluator, fingerprint, previous
+
+
 def reused(run_dir: Path, results: dict[str, Any], step_name: str) -> dict[str, Any]:
     Console(stderr=True).print(f"{run_dir} is up to date (a finished run made the same way): reusing its "
                                "results", soft_wrap=True)
@@ -257,13 +270,9 @@ def _train_bc(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     agent: BCConfig = cfg.agent
     rebalance = Rebalance(agent.rebalance)
     run_dir = run_directory(cfg, f"{rebalance.value}_seed{cfg.seed}")
-    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
-    evaluator = make_evaluator(cfg)
-    fingerprint = run_fingerprint(cfg, evaluator, parent=None)
-    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    evaluator, fingerprint, previous = open_run(cfg, held, run_dir, None)
     if previous is not None:
         return reused(run_dir, previous, "epoch")
-    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
     device = resolve_device(agent.device)
     seed_everything(agent.seed)
 
@@ -380,13 +389,9 @@ def _train_rl(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
                          or manifest.get("distill", {}).get("name") or "bc")
         parent = {"path": agent.init_from, "weights_sha256": manifest["weights"]["sha256"]}
     run_dir = run_directory(cfg, f"{agent.name}_{init_label}_seed{cfg.seed}")
-    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
-    evaluator = make_evaluator(cfg)
-    fingerprint = run_fingerprint(cfg, evaluator, parent)
-    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    evaluator, fingerprint, previous = open_run(cfg, held, run_dir, parent)
     if previous is not None:
         return reused(run_dir, previous, "env step")
-    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
     seed_everything(agent.seed)
     state = None
     if cfg.train.resume:
@@ -441,18 +446,14 @@ def _train_distill(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     parent = {"path": agent.teacher, "weights_sha256": manifest["weights"]["sha256"]}
     sizes = "x".join(str(h) for h in agent.hidden_sizes) or "0"
     run_dir = run_directory(cfg, f"distill_h{sizes}_seed{cfg.seed}")
-    held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
-    evaluator = make_evaluator(cfg)
-    fingerprint = run_fingerprint(cfg, evaluator, parent)
-    previous = prepare_run_directory(run_dir, cfg.train, fingerprint)
+    evaluator, fingerprint, previous = open_run(cfg, held, run_dir, parent)
     if previous is not None:
         return reused(run_dir, previous, "round")
-    torch.set_num_threads(cfg.train.torch_threads or min(os.cpu_count() or 1, 8))
     device = resolve_device(agent.device)
     seed_everything(agent.seed)
     teacher = load(folder, device)
     teacher_record = {**parent, "name": teacher.name, "architecture": manifest["architecture"],
-                      "parameters": distillation.parameter_count(teacher.network)}
+                      "parameters": parameter_count(teacher.network)}
     agent_record = OmegaConf.to_container(OmegaConf.structured(agent), enum_to_str=True)
     tracker = RunTracker(run_dir, name=f"{cfg.experiment}/{run_dir.name}", evaluator=evaluator,
                          metadata=metadata(evaluator, fingerprint, distill=agent_record,
@@ -466,7 +467,7 @@ def _train_distill(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
 
     # the final report: the best student's agreement with the teacher on the test split, and its size
     best, _ = load_network(run_dir / "best", device)
-    student_parameters = distillation.parameter_count(best)
+    student_parameters = parameter_count(best)
     head = {"experiment": cfg.experiment, "run": run_dir.name, "agent": "distill", "seed": cfg.seed,
             "best_metric": cfg.eval.best_metric, "rounds": agent.rounds, "env_steps": summary["frames"],
             "teacher": agent.teacher, "teacher_parameters": teacher_record["parameters"],

@@ -106,10 +106,6 @@ def teacher_share(agent: DistillConfig, round_index: int) -> float:
     return float(agent.beta * agent.beta_decay ** round_index)
 
 
-def parameter_count(network: torch.nn.Module) -> int:
-    return int(sum(p.numel() for p in network.parameters()))
-
-
 def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                  temperature: float) -> torch.Tensor:
     """Mean over rows of KL(softmax(teacher / T) || softmax(student / T)) (Rusu et al. 2016)."""

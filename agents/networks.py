@@ -60,3 +60,8 @@ class PolicyNetwork(nn.Module):
         """The constructor arguments, JSON-serialisable: ``PolicyNetwork(**net.config())`` rebuilds it."""
         return {"obs_dim": self.obs_dim, "num_actions": self.num_actions,
                 "hidden_sizes": list(self.hidden_sizes), "activation": self.activation}
+
+
+def parameter_count(network: nn.Module) -> int:
+    """Trainable and frozen parameters of ``network`` (the model size the lecture's tables count)."""
+    return int(sum(p.numel() for p in network.parameters()))

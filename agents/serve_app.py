@@ -11,8 +11,8 @@ validation layer added about 5 ms to every request, as much as all of Ray Serve'
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,6 @@ class BotServer:
 
     def interface(self, bot: str) -> dict[str, Any]:
         """``GET /bots/<bot>``: where the bot came from, and what goes in and comes out."""
-        record = json.loads(json.dumps(health_payload({bot: self.records[bot]}, self.batching)["bots"][bot]))
-        return {"bot": bot, **record, "encoding_version": ENCODING_VERSION,
+        return {"bot": bot, **asdict(self.records[bot]), "encoding_version": ENCODING_VERSION,
                 "observation": observation_field_table(),
                 "actions": [{"id": i, "name": n} for i, n in enumerate(ACTION_NAMES)]}

@@ -43,9 +43,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.checkpoint import checkpoint_dir, read_manifest  # noqa: E402
+from agents.checkpoint import checkpoint_dir, load_network, read_manifest  # noqa: E402
 from agents.export import agreement  # noqa: E402
 from agents.loadgen import run_load  # noqa: E402
+from agents.networks import parameter_count  # noqa: E402
 from agents.onnx_policy import load_bundle  # noqa: E402
 from agents.registry import PERFECT_PROS, REFERENCE_POOL  # noqa: E402
 from agents.requirements import free_port, observation_pool, offline_timing  # noqa: E402
@@ -66,12 +67,6 @@ def export(checkpoint: Path, out: Path) -> Path:
     if done.returncode:
         raise SystemExit(f"export of {checkpoint} failed:\n{done.stderr[-2000:]}")
     return out
-
-
-def parameters(checkpoint: Path) -> int:
-    architecture = read_manifest(checkpoint)["architecture"]["config"]
-    sizes = [architecture["obs_dim"], *architecture["hidden_sizes"], architecture["num_actions"]]
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 def run_label(checkpoint: Path) -> str:
@@ -227,7 +222,8 @@ def main() -> None:
             rows.append({
                 "bot": "teacher" if name == "teacher" else run_label(ckpt),
                 "checkpoint": str(ckpt), "hidden_sizes": manifest["architecture"]["config"]["hidden_sizes"],
-                "parameters": parameters(ckpt), "onnx_bytes": (bundles[name] / "model.onnx").stat().st_size,
+                "parameters": parameter_count(load_network(ckpt)[0]),
+                "onnx_bytes": (bundles[name] / "model.onnx").stat().st_size,
                 "p99_ms": offline[name]["p99_ms"], "p50_ms": offline[name]["p50_ms"],
                 "decisions_per_s_per_core": offline[name]["decisions_per_s_per_core_batch1"],
                 "win_rate_reference": wins["reference"], "win_rate_perfect_pros": wins["perfect_pros"],
