@@ -36,6 +36,7 @@ from rich.table import Table
 from agents.artifacts import FolderInUseError, StorageError, folder_lock
 from agents.rl.ray_runtime import RaySettings
 from envs.config_checks import check_overrides_or_exit
+from envs.terminal import report_console
 from evaluation import protocol as eval_protocol
 from evaluation.alignment import predicted_win_rates
 from evaluation.offline import SCALAR_METRICS
@@ -58,7 +59,13 @@ from evaluation.report import (
     run_groups,
     write_report,
 )
-from evaluation.standings import pairing_table, print_standings, standings_table, write_standings
+from evaluation.standings import (
+    format_p_value,
+    pairing_table,
+    print_standings,
+    standings_table,
+    write_standings,
+)
 from evaluation.tournament import LOG_NAME, TournamentLogError, TournamentResults, run_tournament
 
 DEFAULT_PARTICIPANTS = ["footsies", "reference"]  # the strongest scripted bot and the reference pool
@@ -285,8 +292,9 @@ def report(config: TournamentConfig, participants: list[Participant], results: T
     for column in ("offline metric", "n", "Spearman", "p", "Kendall", "p "):
         corr_table.add_column(column, justify="left" if column == "offline metric" else "right")
     for metric, row in correlations.iterrows():
-        corr_table.add_row(metric, str(int(row["n"])), f"{row['spearman']:+.2f}", f"{row['spearman_p']:.2g}",
-                           f"{row['kendall']:+.2f}", f"{row['kendall_p']:.2g}")
+        corr_table.add_row(metric, str(int(row["n"])), f"{row['spearman']:+.2f}",
+                           format_p_value(row["spearman_p"]), f"{row['kendall']:+.2f}",
+                           format_p_value(row["kendall_p"]))
     console.print(corr_table)
     console.print(sentence, highlight=False)
     for _, run_sentence in groups.values():
@@ -302,7 +310,7 @@ def main(cfg: DictConfig) -> None:
         # one process at a time in out_dir, from the first match to the last table written
         with folder_lock(out_dir, "tournament"):
             # piped output (a log file, CI) gets wide tables instead of rich's 80-column default
-            run(config, Console() if sys.stdout.isatty() else Console(width=150))
+            run(config, report_console())  # wider than 80 columns when written to a log
     except (FolderInUseError, StorageError) as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt:  # Ctrl-C: one line saying what is saved and how to go on

@@ -8,7 +8,12 @@
     python train.py agent=ppo agent.init_from=runs/bc/oversample_seed0 eval=perfect_pros   # RLlib PPO
     python train.py agent=sb3_ppo agent.init_from=runs/bc/oversample_seed0               # SB3 PPO
     python train.py agent=distill agent.teacher=<run> agent.hidden_sizes=[16]            # distillation
-    tensorboard --logdir runs
+    tensorboard --logdir runs                                    # Custom Scalars: offline next to online
+
+A sweep (``-m``) ends with one table over its runs (run folder, the overrides that differ, test accuracy,
+balanced accuracy, win rate with its 95% interval), also written to ``sweep_summary.md`` / ``.csv`` in
+the sweep folder (:class:`evaluation.run_report.SweepSummary`, ``hydra.callbacks`` in ``conf/train.yaml``).
+Every run says its folder first; progress bars are live on a terminal and plain lines in a log.
 
 Each run writes ``runs/<experiment>/<rebalance>_seed<seed>/``: TensorBoard events, ``best/`` and
 ``last/`` checkpoints (:mod:`agents.checkpoint`), ``results.json`` and ``results.csv``. Every
@@ -56,9 +61,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.console import Console
-from tqdm.auto import tqdm
 
 from agents import distill as distillation
 from agents.artifacts import (
@@ -99,9 +105,10 @@ from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.config_checks import check_overrides_or_exit
 from envs.observation import ENCODING_VERSION, OBS_DIM
 from envs.seeding import derived_seed
+from envs.terminal import progress_bar, report_console
 from evaluation import protocol as eval_protocol
 from evaluation.protocol import EvalProtocol, ProtocolError
-from evaluation.run_report import RunEvaluator, final_table, read_results
+from evaluation.run_report import SWEEP_RUN_POINTER, RunEvaluator, final_table, read_results
 
 
 # ---- config schemas (conf/train.yaml, conf/agent/*.yaml and conf/eval/*.yaml extend these) ------------
@@ -143,6 +150,18 @@ class TrainError(RuntimeError):
 
 
 # ---- the run folder and what it records ------------------------------------------------------------
+def default_run_name(cfg: TrainConfig, init_label: str = "scratch") -> str:
+    """A run's folder name unless ``train.run_name`` says otherwise: ``<rebalance>_seed<seed>`` (BC),
+    ``<agent>_<start>_seed<seed>`` (RL; the start is the BC checkpoint's rebalancing, read from its
+    manifest, or ``scratch``), ``distill_h<sizes>_seed<seed>`` (distillation)."""
+    agent = cfg.agent
+    if isinstance(agent, DistillConfig):
+        return f"distill_h{'x'.join(str(h) for h in agent.hidden_sizes) or '0'}_seed{cfg.seed}"
+    if isinstance(agent, BCConfig):
+        return f"{Rebalance(agent.rebalance).value}_seed{cfg.seed}"
+    return f"{agent.name}_{init_label}_seed{cfg.seed}"
+
+
 def run_directory(cfg: TrainConfig, default_name: str) -> Path:
     return Path(cfg.train.logdir).absolute() / cfg.experiment / (cfg.train.run_name or default_name)
 
@@ -241,7 +260,13 @@ def metadata(evaluator: RunEvaluator, fingerprint: dict[str, Any], **extra: Any)
 def open_run(cfg: TrainConfig, held: ExitStack, run_dir: Path, parent: dict[str, Any] | None
              ) -> tuple[RunEvaluator, dict[str, Any], dict[str, Any] | None]:
     """Lock ``run_dir`` for this process (released with ``held``), build the evaluator and the run's
-    fingerprint, and make the folder ready; the third item is a finished identical run to reuse."""
+    fingerprint, and make the folder ready; the third item is a finished identical run to reuse.
+
+    Says where the run goes first, before anything slow (loading the data, the first epoch), and, in
+    a Hydra sweep, notes it in the job's folder for the sweep's summary
+    (:class:`evaluation.run_report.SweepSummary`)."""
+    Console(stderr=True).print(f"run folder: {run_dir}", soft_wrap=True, highlight=False)
+    note_sweep_run(run_dir)
     held.enter_context(folder_lock(run_dir, "training run"))  # one process per run folder
     evaluator = make_evaluator(cfg)
     fingerprint = run_fingerprint(cfg, evaluator, parent)
@@ -251,10 +276,21 @@ def open_run(cfg: TrainConfig, held: ExitStack, run_dir: Path, parent: dict[str,
     return evaluator, fingerprint, previous
 
 
+def note_sweep_run(run_dir: Path) -> None:
+    """In a multirun, write ``run_dir`` into the Hydra job's folder, where
+    :class:`evaluation.run_report.SweepSummary` (``hydra.callbacks`` in ``conf/train.yaml``) finds
+    each job's run and its ``results.json``."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / SWEEP_RUN_POINTER).write_text(f"{run_dir}\n", encoding="utf-8")
+
+
 def reused(run_dir: Path, results: dict[str, Any], step_name: str) -> dict[str, Any]:
     Console(stderr=True).print(f"{run_dir} is up to date (a finished run made the same way): reusing its "
                                "results", soft_wrap=True)
-    Console().print(final_table(f"{results['experiment']}/{results['run']}", results, step_name=step_name))
+    report_console().print(final_table(f"{results['experiment']}/{results['run']}", results,
+                                       step_name=step_name))
     return results
 
 
@@ -269,7 +305,7 @@ def _train_bc(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     check_config(cfg)
     agent: BCConfig = cfg.agent
     rebalance = Rebalance(agent.rebalance)
-    run_dir = run_directory(cfg, f"{rebalance.value}_seed{cfg.seed}")
+    run_dir = run_directory(cfg, default_run_name(cfg))
     evaluator, fingerprint, previous = open_run(cfg, held, run_dir, None)
     if previous is not None:
         return reused(run_dir, previous, "epoch")
@@ -302,8 +338,8 @@ def _train_bc(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
     global_step = state["global_step"] if state else 0
 
     smote_rows = None  # SMOTE-NC is computed once (k-NN per class); random samplers every epoch
-    epochs = tqdm(range(start_epoch, agent.epochs), desc=run_dir.name, unit="epoch",
-                  disable=not cfg.train.progress, initial=start_epoch, total=agent.epochs)
+    epochs = progress_bar(range(start_epoch, agent.epochs), desc=run_dir.name, unit="epoch",
+                          enabled=cfg.train.progress, initial=start_epoch, total=agent.epochs)
     for epoch in epochs:
         # 1. the epoch's training rows (a fresh resample for the random samplers)
         if rebalance is Rebalance.smote:
@@ -388,7 +424,7 @@ def _train_rl(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
         init_label = str(manifest.get("rebalance", {}).get("rebalance") or manifest.get("rl", {}).get("name")
                          or manifest.get("distill", {}).get("name") or "bc")
         parent = {"path": agent.init_from, "weights_sha256": manifest["weights"]["sha256"]}
-    run_dir = run_directory(cfg, f"{agent.name}_{init_label}_seed{cfg.seed}")
+    run_dir = run_directory(cfg, default_run_name(cfg, init_label))
     evaluator, fingerprint, previous = open_run(cfg, held, run_dir, parent)
     if previous is not None:
         return reused(run_dir, previous, "env step")
@@ -444,8 +480,7 @@ def _train_distill(cfg: TrainConfig, held: ExitStack) -> dict[str, Any]:
         raise TrainError(f"agent.teacher={agent.teacher}: {err}") from None
     agent.teacher = str(folder.resolve())
     parent = {"path": agent.teacher, "weights_sha256": manifest["weights"]["sha256"]}
-    sizes = "x".join(str(h) for h in agent.hidden_sizes) or "0"
-    run_dir = run_directory(cfg, f"distill_h{sizes}_seed{cfg.seed}")
+    run_dir = run_directory(cfg, default_run_name(cfg))
     evaluator, fingerprint, previous = open_run(cfg, held, run_dir, parent)
     if previous is not None:
         return reused(run_dir, previous, "round")

@@ -40,7 +40,7 @@ from agents.artifacts import (
     write_folder,
 )
 from agents.bc import BCPolicy
-from agents.errors import CheckpointError  # re-exported: agents.checkpoint.CheckpointError
+from agents.errors import CheckpointError, missing_bot_hint  # CheckpointError re-exported
 from agents.networks import PolicyNetwork
 from envs.actions import ACTION_NAMES
 from envs.observation import ENCODING_VERSION, OBS_DIM
@@ -122,7 +122,7 @@ def checkpoint_dir(path: str | Path) -> Path:
         if not folder.exists():
             recover_folder(folder)
     if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
+        raise CheckpointError(f"no checkpoint at {path}: the path does not exist; {missing_bot_hint(path)}")
     if path.is_file():
         if path.name not in (MANIFEST_NAME, WEIGHTS_NAME):
             raise CheckpointError(f"{path} is not a checkpoint: expected a checkpoint folder, its "

@@ -40,7 +40,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
-from tqdm.auto import tqdm
 
 from agents.bc import BCPolicy, resolve_device, torch_threads
 from agents.gym_envs import make_pool_vector_env
@@ -52,6 +51,7 @@ from agents.tracker import RunTracker
 from envs.actions import NUM_ACTIONS, Action
 from envs.observation import OBS_DIM
 from envs.seeding import derived_seed
+from envs.terminal import progress_bar
 
 
 @dataclass
@@ -219,7 +219,7 @@ def train_distill(agent: DistillConfig, tracker: RunTracker, teacher: BCPolicy, 
     val_logits = None if val_obs is None else teacher_logits_of(teacher, val_obs)
 
     summary: dict[str, Any] = {"frames": 0, "history": []}
-    rounds = tqdm(range(agent.rounds), desc=desc, unit="round", disable=not progress)
+    rounds = progress_bar(range(agent.rounds), desc=desc, unit="round", enabled=progress)
     for round_index in rounds:
         step = round_index + 1
         started = time.perf_counter()

@@ -9,6 +9,14 @@ kinds read with (a file's sha256, a checked JSON manifest) live in :mod:`agents.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+# agent.rebalance values (agents.rebalance.Rebalance, which imports torch; tests/agents/test_checkpoint.py
+# checks the two agree)
+REBALANCE_NAMES = ("none", "class_weight", "effective_number", "focal", "undersample", "oversample",
+                   "smote", "logit_adjust")
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded: missing, corrupt or made for another encoding or action set."""
@@ -17,3 +25,30 @@ class CheckpointError(ValueError):
 class BundleError(CheckpointError):
     """An exported bundle (ONNX + manifest) that cannot be loaded: missing or corrupt files, another
     format version, observation encoding or action set, or a model whose inputs/outputs do not fit."""
+
+
+def missing_bot_hint(path: str | Path) -> str:
+    """What creates a missing bot at ``path``, for the error a pasted command gets before its run exists.
+
+    ``runs/<experiment>/<rebalance>_seed<seed>[/best|/last|/export]`` names the exact ``train.py``
+    (and ``export.py``) command; any other path gets where trained and exported bots come from.
+    """
+    parts = Path(path).parts
+    export = "export" in parts
+    if export:
+        parts = parts[:parts.index("export")]
+    if parts and (parts[-1] in ("best", "last") or parts[-1].startswith("epoch_")):
+        parts = parts[:-1]
+    run = Path(*parts) if parts else Path(path)
+    match = re.fullmatch(r"(?P<rebalance>\w+?)_seed(?P<seed>\d+)", run.name)
+    if match and match["rebalance"] in REBALANCE_NAMES and len(parts) >= 2:
+        seed = f" seed={match['seed']}" if match["seed"] != "0" else ""
+        logdir = run.parent.parent
+        logdir = "" if logdir.resolve() == Path("runs").resolve() else f" train.logdir={logdir}"
+        steps = [f"python train.py agent=bc agent.rebalance={match['rebalance']} "
+                 f"experiment={run.parent.name}{logdir}{seed}"]
+        if export:
+            steps.append(f"python export.py bot={run}")
+        return "make it first with " + " && ".join(steps)
+    return ("trained bots are run folders that `python train.py` creates (runs/<experiment>/<run>/, "
+            "see the docs' Get started page); exported ones come from `python export.py bot=<run>`")

@@ -33,7 +33,7 @@ from agents.artifacts import (
     read_json_manifest,
     sha256_file,
 )
-from agents.errors import BundleError
+from agents.errors import BundleError, missing_bot_hint
 from envs.actions import ACTION_NAMES, NUM_ACTIONS
 from envs.observation import ENCODING_VERSION, OBS_DIM
 
@@ -76,7 +76,7 @@ def bundle_paths(path: str | Path, variant: str | None = None) -> tuple[Path, st
     """The bundle folder and model variant for a folder, its ``manifest.json`` or one of its models."""
     path = Path(path)
     if not path.exists():
-        raise BundleError(f"no exported bot at {path}: the path does not exist")
+        raise BundleError(f"no exported bot at {path}: the path does not exist; {missing_bot_hint(path)}")
     if path.is_dir():
         return path, variant or "fp32"
     if path.name == MANIFEST_NAME:

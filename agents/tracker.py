@@ -11,6 +11,10 @@ Each trainer owns its loop (BC's epochs in ``train.py``, RLlib's ``algo.train()`
 * :meth:`RunTracker.finish` at the end: ``best/`` scored by the evaluator's final protocol (test
   split, fresh matches), ``results.json`` / ``results.csv``, the HParams entry and the table.
 
+TensorBoard gets a Custom Scalars layout (:data:`TENSORBOARD_LAYOUT`) so that accuracy, balanced
+accuracy and win rate share one chart per run, next to the win rate's interval, the win rate
+against each opponent and the losses.
+
 The evaluator comes from the layer above (:class:`evaluation.run_report.RunEvaluator`) and is
 passed in, so this module imports nothing from ``evaluation/`` or ``datasets/``. Checkpoints record
 ``metadata`` (the protocol, the fingerprint, the dataset), so every ``best/`` says how it was made.
@@ -30,6 +34,30 @@ from agents.bc import BCPolicy
 from agents.checkpoint import load_network, read_manifest, save_checkpoint
 from agents.networks import PolicyNetwork
 from agents.policy import Policy
+
+# TensorBoard's Custom Scalars tab: the offline and online curves of a run in ONE chart (the lecture's
+# point: accuracy climbs, win rate does not), then the other charts worth seeing together. Multiline
+# entries are regular expressions over the scalar tags; a Margin chart is [value, lower, upper]. Tags:
+# offline/* and online/* from the evaluator (evaluation/run_report.py), train/loss (BC), losses/* and
+# charts/* (RLlib, SB3; CleanRL's names), distill/* (distillation). A chart whose tags a run does
+# not write is simply empty for that run.
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "offline vs online": {
+        "accuracy, balanced accuracy and win rate": [
+            "Multiline", [r"^offline/accuracy$", r"^offline/balanced_accuracy$", r"^online/win_rate$"]],
+        "win rate (95% Wilson interval)": [
+            "Margin", ["online/win_rate", "online/win_rate_ci_low", "online/win_rate_ci_high"]],
+        "win rate vs each opponent": ["Multiline", [r"^online/win_rate_vs_"]],
+        "offline metrics": ["Multiline", [r"^offline/(accuracy|balanced_accuracy|macro_f1|no_action_recall|"
+                                          r"mean_skill_recall)$"]],
+    },
+    "training": {
+        "losses": ["Multiline", [r"^train/loss$", r"^losses/", r"^distill/(kl|val_kl|visited_kl)$"]],
+        "episode return": ["Multiline", [r"^charts/episode_return$"]],
+        "teacher agreement": ["Multiline", [r"^distill/.*agreement$"]],
+        "speed": ["Multiline", [r"^charts/.*per_second$"]],
+    },
+}
 
 
 class RunEvaluator(Protocol):
@@ -62,6 +90,7 @@ class RunTracker:
         self.last_eval_step = int(state.get("last_eval_step", -1))
         # a resumed run drops events logged after its last checkpoint (they are logged again)
         self.writer = SummaryWriter(str(run_dir), purge_step=state["step"] + 1 if state else None)
+        self.writer.add_custom_scalars(TENSORBOARD_LAYOUT)  # offline next to online (Custom Scalars tab)
         if not state:  # a resumed run keeps the config it started with (resume checks it is the same)
             self.writer.add_text("config", f"```yaml\n{config_yaml}\n```", global_step=0)
             atomic_write_text(self.run_dir / "config.yaml", config_yaml)

@@ -27,7 +27,6 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from agents.artifacts import StorageError, recover_folder
 from agents.registry import UnknownBotError, make_policy
@@ -37,6 +36,7 @@ from datasets.writer import DEFAULT_SHARD_ROWS, DatasetWriter, PlayerInfo
 from envs.config_checks import check_overrides_or_exit
 from envs.match_runner import play_matches
 from envs.seeding import child_seeds
+from envs.terminal import progress_bar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLAYERS = ("rushdown", "zoner", "turtle")
@@ -103,8 +103,8 @@ def generate(config: GenerateConfig) -> Path:
     seeds = pairing_seeds(config.seed, len(games))
     writer = DatasetWriter(config.out, generator=generator_record(config), seed=config.seed,
                            shard_rows=config.shard_rows, overwrite=config.overwrite)
-    bar = tqdm(total=len(games) * config.matches_per_pairing, unit="match", desc="generating",
-               disable=not config.progress)
+    bar = progress_bar(total=len(games) * config.matches_per_pairing, unit="match", desc="generating",
+                       enabled=config.progress)
     with writer, bar:
         for k, ((name_a, name_b), pairing_seed) in enumerate(zip(games, seeds, strict=True)):
             a, b = make_policy(name_a), make_policy(name_b)

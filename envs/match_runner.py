@@ -18,13 +18,13 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from envs.actions import ACTION_NAMES, NUM_ACTIONS, InvalidActionError, check_action_batch
 from envs.engine import DRAW, DuelEngine
 from envs.params import GameParams
 from envs.policy import Policy
 from envs.seeding import derived_seed
+from envs.terminal import progress_bar
 from envs.win_record import WinRecord
 
 
@@ -109,8 +109,8 @@ def play_matches(policy_a: Policy, policy_b: Policy, num_matches: int, *, seed: 
     name_b = getattr(policy_b, "name", type(policy_b).__name__)
     tables, counts = [], []
     starts = range(0, num_matches, batch_size)
-    for wave, start in tqdm(list(enumerate(starts)), desc=f"{name_a} vs {name_b}",
-                            disable=not progress, unit="wave"):
+    for wave, start in progress_bar(list(enumerate(starts)), desc=f"{name_a} vs {name_b}",
+                                    enabled=progress, unit="wave"):
         n = min(batch_size, num_matches - start)
         table, count = _play_wave(policy_a, policy_b, name_a, name_b, first_match_id + start, n,
                                   wave_seeds(int(seed), wave), params, observation_delay, recorder)

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from evaluation.protocol import TIE_BREAK  # the best checkpoint by win rate, then this
+from evaluation.standings import p_value_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "FIGHTLAB_EXPERIMENT"
@@ -287,7 +288,7 @@ def plot_curves(curves: pd.DataFrame, kind: str,
     subset = curves[curves["kind"] == kind]
     if subset.empty:
         return None
-    figure = Figure(figsize=(4.2 * len(tags), 3.6), dpi=80, layout="constrained")
+    figure = Figure(figsize=(4.2 * len(tags) + 2.0, 3.6), dpi=80, layout="constrained")
     axes = figure.subplots(1, len(tags), squeeze=False, sharex=True)[0]
     for run in sorted(subset["run"].unique()):
         wide = wide_curves(subset, run)
@@ -308,7 +309,9 @@ def plot_curves(curves: pd.DataFrame, kind: str,
         ax.grid(alpha=0.3)
         if kind == "bc":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[-1].legend(fontsize=7)
+    # one legend for all panels (the runs are the same), outside them: inside, it covered the curves
+    handles, labels = axes[-1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize=7, title="run", title_fontsize=8)
     figure.suptitle("behaviour cloning runs" if kind == "bc" else "RL fine-tuning runs", fontsize=11)
     return figure
 
@@ -328,7 +331,7 @@ def _correlation_sentence(correlations: pd.DataFrame) -> list[str]:
     best = str(valid["spearman"].idxmax())
     row = valid.loc[best]
     out = [f"Across {int(row['n'])} bots, the offline metric that best predicts the tournament win rate is "
-           f"`{best}` (Spearman {row['spearman']:+.2f}, p={row['spearman_p']:.2g})."]
+           f"`{best}` (Spearman {row['spearman']:+.2f}, {p_value_text(row['spearman_p'])})."]
     if "accuracy" in valid.index:
         rho = float(valid.loc["accuracy", "spearman"])
         if rho <= -0.3:

@@ -26,7 +26,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from agents.policy import Policy  # noqa: E402
 from agents.registry import CLUB_PROS, PERFECT_PROS, PROS, REFERENCE_POOL, make_policy  # noqa: E402, F401
@@ -34,6 +33,7 @@ from envs.actions import ACTION_NAMES  # noqa: E402
 from envs.match_runner import play_matches  # noqa: E402
 from envs.params import GameParams  # noqa: E402
 from envs.seeding import child_seeds  # noqa: E402
+from envs.terminal import progress_bar  # noqa: E402
 from envs.win_record import WinRecord  # noqa: E402
 
 
@@ -100,8 +100,8 @@ def evaluate_online(policy: Policy, opponents: Sequence[str | Policy] = REFERENC
     seeds = child_seeds(seed, len(opponents))
     results: list[OpponentResult] = []
     counts = np.zeros(len(ACTION_NAMES), dtype=np.int64)
-    for spec, opponent_seed in tqdm(list(zip(opponents, seeds, strict=True)), desc="online eval",
-                                    unit="opponent", disable=not progress, leave=False):
+    for spec, opponent_seed in progress_bar(list(zip(opponents, seeds, strict=True)), desc="online eval",
+                                            unit="opponent", enabled=progress, nested=True):
         opponent = make_policy(spec, params)
         played = play_matches(policy, opponent, matches_per_opponent, seed=opponent_seed, params=params,
                               observation_delay=observation_delay)
@@ -138,6 +138,6 @@ def action_distribution_figure(result: OnlineResult, title: str = "commands pres
     ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("share of frames")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # not on the bars
     fig.tight_layout()
     return fig

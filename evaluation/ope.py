@@ -4,10 +4,11 @@ Per-frame accuracy asks "does the bot press what the pro pressed?". A team that 
 bot wins before playing needs to ask "is what the bot presses *worth* something?". This module
 answers it from the logs alone, in three steps:
 
-1. :func:`timelines`: the held-out logs as one timeline per (match, side), padded to a
-   ``[T, E, ...]`` block, with the acting player's reward per frame: damage dealt minus damage
-   taken (fractions of max HP) and, on the last frame, the match result (+1 win, -1 loss, 0 draw);
-   and the decision situation of each row (:mod:`datasets.situations`).
+1. :func:`timelines`: the held-out logs as one timeline per (match, side)
+   (:mod:`datasets.episodes`), padded to a ``[T, E, ...]`` block, with the acting player's reward
+   per frame: damage dealt minus damage taken (fractions of max HP) and, on the last frame, the
+   match result (+1 win, -1 loss, 0 draw); and the decision situation of each row
+   (:mod:`datasets.situations`).
 2. :func:`replay`: a bot's command on every logged row, fed *in time order* with one ``reset`` per
    timeline, so stateful bots (the pros' reaction delay, the difficulty knobs' queues and APM
    buckets) act as they would in a match rather than as if every row were a fresh one.
@@ -36,11 +37,10 @@ import torch
 from torch import nn
 
 from agents.policy import Policy
+from datasets.episodes import build_episodes
 from datasets.load import LogDataset
-from datasets.schema import OBSERVATION_COLUMNS
 from datasets.situations import DECISION_SITUATIONS, SITUATION_IDS, situation_codes
 from envs.actions import NUM_ACTIONS, Action
-from envs.observation import ME, OPP, FighterField
 from envs.params import GameParams
 from envs.seeding import derived_seed
 
@@ -64,32 +64,17 @@ class Timelines:
 
 
 def timelines(dataset: LogDataset, params: GameParams | None = None) -> Timelines:
-    """The dataset's matches as padded timelines with rewards (see the module docstring)."""
-    frames = dataset.frames.sort_values(["match_id", "side", "frame"], kind="stable")
-    if frames.empty:
-        raise ValueError("timelines: the dataset has no frames")
-    keys = frames["match_id"].to_numpy() * 2 + frames["side"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    lengths = np.diff(np.r_[starts, len(keys)])
-    num, longest = len(starts), int(lengths.max())
-    obs_flat = frames[list(OBSERVATION_COLUMNS)].to_numpy(dtype=np.float32)
-    act_flat = frames["action_id"].to_numpy(dtype=np.int64)
-    # pad: index of the row each cell takes (a timeline's last row past its end)
-    t = np.arange(longest)[:, None]
-    index = starts[None, :] + np.minimum(t, lengths[None, :] - 1)
-    observations, actions = obs_flat[index], act_flat[index]
-    valid = t < lengths[None, :]
+    """The dataset's matches as padded timelines with rewards (see the module docstring).
 
-    me_hp, opp_hp = observations[..., ME + FighterField.HP], observations[..., OPP + FighterField.HP]
-    rewards = np.zeros((longest, num), dtype=np.float32)
-    rewards[:-1] = (opp_hp[:-1] - opp_hp[1:]) - (me_hp[:-1] - me_hp[1:])
-    winners = dict(zip(dataset.matches["match_id"], dataset.matches["winner"], strict=True))
-    match_ids, sides = keys[starts] // 2, keys[starts] % 2
-    result = np.array([1.0 if winners.get(m) == f"player_{s}" else 0.0 if winners.get(m) == "draw" else -1.0
-                       for m, s in zip(match_ids, sides, strict=True)], dtype=np.float32)
-    last = lengths - 1
-    rewards[last, np.arange(num)] = result
-    rewards[~valid] = 0.0
+    The episodes and their rewards come from :func:`datasets.episodes.build_episodes` (one home for
+    what a logged frame is worth); this pads them into ``[T, E]`` blocks and adds the situations.
+    """
+    if dataset.frames.empty:
+        raise ValueError("timelines: the dataset has no frames")
+    episodes = build_episodes(dataset)
+    index, valid = episodes.padded_index()
+    observations, actions = episodes.observations[index], episodes.actions[index]
+    rewards = np.where(valid, episodes.rewards[index], np.float32(0.0)).astype(np.float32)
     situations = situation_codes(observations.reshape(-1, observations.shape[-1]), params)
     situations = situations.reshape(valid.shape)
     return Timelines(observations, actions, rewards, valid, situations)

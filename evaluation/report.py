@@ -39,7 +39,7 @@ from envs.params import GameParams  # noqa: E402
 from evaluation.offline import SCALAR_METRICS, evaluate_policy  # noqa: E402
 from evaluation.participants import Participant, training_dataset  # noqa: E402
 from evaluation.protocol import DatasetSpec, Split, test_split  # noqa: E402
-from evaluation.standings import markdown_table  # noqa: E402
+from evaluation.standings import markdown_table, p_value_text  # noqa: E402
 
 ONLINE_METRIC = "win_rate"
 
@@ -143,7 +143,8 @@ def best_predictor_sentence(correlations: pd.DataFrame, online: str = ONLINE_MET
     row = valid.loc[best]
     sentence = (f"Across {int(row['n'])} {who}, {best} predicts {online} best "
                 f"(Spearman {row['spearman']:+.2f}, "
-                f"p={row['spearman_p']:.2g}; Kendall {row['kendall']:+.2f}, p={row['kendall_p']:.2g})")
+                f"{p_value_text(row['spearman_p'])}; Kendall {row['kendall']:+.2f}, "
+                f"{p_value_text(row['kendall_p'])})")
     if "accuracy" in valid.index and best != "accuracy":
         acc = valid.loc["accuracy"]
         sentence += f"; plain accuracy ranks them at Spearman {acc['spearman']:+.2f}"
@@ -152,27 +153,84 @@ def best_predictor_sentence(correlations: pd.DataFrame, online: str = ONLINE_MET
     return sentence + "."
 
 
+# bots closer than this in both accuracy and win rate share one marker and one label: the lecture's
+# point is that idle, naive BC and focal all sit at accuracy ~0.965, win rate 0, and their names
+# printed on top of each other would hide exactly that
+SAME_POINT = 0.01
+KIND_MARKERS = {"scripted": "s", "checkpoint": "o", "onnx": "^"}
+KIND_COLORS = {"scripted": "tab:blue", "checkpoint": "tab:orange", "onnx": "tab:green"}
+MIXED_MARKER, MIXED_COLOR = "D", "tab:purple"  # a group of bots of different kinds
+
+
+def point_groups(table: pd.DataFrame, tolerance: float = SAME_POINT) -> list[list[Any]]:
+    """Bots (rows with an accuracy) grouped by where they land on the accuracy-vs-win-rate plane:
+    a bot joins the first group whose first member is within ``tolerance`` in both coordinates."""
+    rows = table.dropna(subset=["accuracy", "win_rate"]).sort_values(["accuracy", "win_rate"])
+    groups: list[list[Any]] = []
+    anchors: list[tuple[float, float]] = []
+    for label, row in rows.iterrows():
+        for group, (x, y) in zip(groups, anchors, strict=True):
+            if abs(row["accuracy"] - x) <= tolerance and abs(row["win_rate"] - y) <= tolerance:
+                group.append(label)
+                break
+        else:
+            groups.append([label])
+            anchors.append((float(row["accuracy"]), float(row["win_rate"])))
+    return groups
+
+
+def group_label(labels: Sequence[Any], width: int = 34) -> str:
+    """``idle, none_seed0, focal_seed0``, wrapped onto lines of about ``width`` characters."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(", ".join(str(label) for label in labels), width=width,
+                                    break_long_words=False, break_on_hyphens=False))
+
+
 def accuracy_vs_win_rate_figure(table: pd.DataFrame, title: str = "offline accuracy vs online win rate"
                                 ) -> Figure:
-    """Scatter: accuracy on held-out logs (x) vs tournament win rate (y), bots labelled, CI as bars."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=80)
-    for kind, marker in (("scripted", "s"), ("checkpoint", "o"), ("onnx", "^")):
-        rows = table[table["kind"] == kind].dropna(subset=["accuracy"])
-        if rows.empty:
-            continue
-        errors = np.clip(np.vstack([rows["win_rate"] - rows["win_rate_ci_low"],
-                                    rows["win_rate_ci_high"] - rows["win_rate"]]), 0.0, None)
-        ax.errorbar(rows["accuracy"], rows["win_rate"], yerr=errors, fmt=marker, capsize=3, label=kind)
-        for label, row in rows.iterrows():
-            ax.annotate(str(label), (row["accuracy"], row["win_rate"]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7)
+    """Scatter: accuracy on held-out logs (x) vs tournament win rate (y), CI as bars, bots labelled.
+
+    Bots at the same spot (:func:`point_groups`) get one marker and one combined label (a diamond
+    when they are of different kinds); labels are moved apart by adjustText, with a thin line back
+    to their point when moved; the legend sits outside the axes.
+    """
+    from adjustText import adjust_text
+
+    fig, ax = plt.subplots(figsize=(9.5, 6), dpi=80)
+    texts, xs, ys, shown_kinds = [], [], [], set()
+    for group in point_groups(table):
+        rows = table.loc[group]
+        kinds = sorted(set(rows["kind"]))
+        kind = kinds[0] if len(kinds) == 1 else " + ".join(kinds)
+        marker = KIND_MARKERS.get(kind, MIXED_MARKER) if len(kinds) == 1 else MIXED_MARKER
+        color = KIND_COLORS.get(kind, MIXED_COLOR)
+        x, y = float(rows["accuracy"].mean()), float(rows["win_rate"].mean())
+        low = float(np.nanmin(rows["win_rate_ci_low"])) if "win_rate_ci_low" in rows else y
+        high = float(np.nanmax(rows["win_rate_ci_high"])) if "win_rate_ci_high" in rows else y
+        ax.errorbar([x], [y], yerr=[[max(y - low, 0.0)], [max(high - y, 0.0)]], fmt=marker, capsize=3,
+                    color=color, markersize=7 if len(group) == 1 else 9,
+                    label=None if kind in shown_kinds else kind)
+        shown_kinds.add(kind)
+        texts.append(ax.text(x + 0.01, y + 0.01, group_label(group), fontsize=7,
+                             fontweight="bold" if len(group) > 1 else "normal"))
+        # what a label must not cover: the marker and its interval bar
+        bar = np.linspace(min(low, y), max(high, y), 5)
+        xs.extend([x] * (len(bar) + 1))
+        ys.extend([y, *bar])
     ax.set_xlabel("offline: accuracy on the held-out pro logs")
     ax.set_ylabel("online: tournament win rate (95% CI)")
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(-0.08, 1.08)
+    ax.set_xlim(-0.05, 1.12)  # room on the right for the labels of the many bots near accuracy 0.9-1
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if shown_kinds:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
+    if texts:
+        adjust_text(texts, x=xs, y=ys, ax=ax, expand=(1.15, 1.5), force_text=(0.3, 0.6),
+                    force_static=(0.3, 0.6), time_lim=5,
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
     return fig
 
 

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 from rich.table import Table
 
 from agents.artifacts import atomic_write_text
 from agents.policy import Policy
+from envs.terminal import report_console
 from evaluation import protocol as eval_protocol
 from evaluation.offline import confusion_figure, evaluate_policy
 from evaluation.online import action_distribution_figure, evaluate_online
@@ -97,7 +100,7 @@ class RunEvaluator:
 
     def report(self, run_dir: Path, name: str, results: dict[str, Any], *, step_name: str) -> None:
         write_results(run_dir, results)
-        Console().print(final_table(name, results, step_name=step_name))
+        report_console().print(final_table(name, results, step_name=step_name))
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
@@ -128,13 +131,133 @@ def final_table(run_name: str, results: dict[str, Any], *, step_name: str = "epo
     test, online = results["test"], results["online"]
     table = Table(title=f"{run_name}: best checkpoint ({step_name} {results['best_epoch']}), test split "
                         f"and {int(online['matches'])} fresh matches")
-    for column in ("accuracy", "bal. acc", "macro-F1", "NO_ACT rec", "skill rec", "win rate [95% CI]"):
+    for column in ("accuracy", "bal. acc", "macro-F1", "NO_ACT rec", "skill rec"):
         table.add_column(column, justify="right")
+    table.add_column("win rate [95% CI]", justify="right", no_wrap=True)  # one line, however narrow
     table.add_row(f"{test['accuracy']:.3f}", f"{test['balanced_accuracy']:.3f}", f"{test['macro_f1']:.3f}",
                   f"{test['no_action_recall']:.3f}", f"{test['mean_skill_recall']:.3f}",
-                  f"{online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, "
-                  f"{online['win_rate_ci_high']:.3f}]")
+                  win_rate_with_interval(online))
     return table
+
+
+def win_rate_with_interval(online: dict[str, Any]) -> str:
+    """``0.250 [0.101, 0.495]``: a run's win rate and its Wilson 95% interval."""
+    return f"{online['win_rate']:.3f} [{online['win_rate_ci_low']:.3f}, {online['win_rate_ci_high']:.3f}]"
+
+
+# ---- a Hydra sweep's runs in one table ---------------------------------------------------------------
+SWEEP_RUN_POINTER = "run_folder.txt"  # written by train.py into each sweep job's folder: the run it made
+SWEEP_SUMMARY = "sweep_summary"  # <sweep dir>/sweep_summary.md and .csv
+
+
+def sweep_jobs(sweep_dir: Path) -> list[Path]:
+    """The job folders of a Hydra sweep (``<sweep dir>/<job number>/`` with ``.hydra/overrides.yaml``),
+    in job order."""
+    jobs = [d for d in Path(sweep_dir).iterdir() if (d / ".hydra" / "overrides.yaml").is_file()]
+    return sorted(jobs, key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
+
+
+def _overrides(job_dir: Path) -> dict[str, str]:
+    listed = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text(encoding="utf-8")) or []
+    return dict(item.split("=", 1) if "=" in item else (item, "") for item in map(str, listed))
+
+
+def sweep_summary(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job of the sweep in ``sweep_dir``: its run folder, the overrides that differ
+    between the jobs, and its final results (test split, fresh matches) read from ``results.json``;
+    a job without results (it failed, or was interrupted) has ``None`` metrics."""
+    jobs = sweep_jobs(sweep_dir)
+    overrides = {job: _overrides(job) for job in jobs}
+    keys = sorted({k for o in overrides.values() for k in o})
+    differing = [k for k in keys if len({o.get(k) for o in overrides.values()}) > 1]
+    rows = []
+    for job in jobs:
+        pointer = job / SWEEP_RUN_POINTER
+        run_dir = Path(pointer.read_text(encoding="utf-8").strip()) if pointer.is_file() else None
+        results = read_results(run_dir) if run_dir is not None else None
+        test, online = (results or {}).get("test", {}), (results or {}).get("online", {})
+        rows.append({"job": job.name, "run_folder": str(run_dir) if run_dir else None,
+                     "overrides": " ".join(f"{k}={overrides[job][k]}" for k in differing
+                                           if k in overrides[job]),
+                     "best_step": (results or {}).get("best_epoch"),
+                     "accuracy": test.get("accuracy"), "balanced_accuracy": test.get("balanced_accuracy"),
+                     **{k: online.get(k) for k in ("win_rate", "win_rate_ci_low", "win_rate_ci_high",
+                                                   "matches")}})
+    return rows
+
+
+def _shown_path(path: str | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def sweep_table(sweep_dir: Path, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"sweep {_shown_path(str(sweep_dir))}: {len(rows)} runs, best checkpoint on the test "
+                        "split and in fresh matches")
+    table.add_column("run folder", no_wrap=True)
+    table.add_column("overrides")
+    for column in ("best step", "accuracy", "bal. acc"):
+        table.add_column(column, justify="right")
+    table.add_column("win rate [95% CI]", justify="right", no_wrap=True)
+    for row in rows:
+        finished = row["accuracy"] is not None
+        table.add_row(_shown_path(row["run_folder"]), row["overrides"] or "-",
+                      str(row["best_step"]) if finished else "-",
+                      f"{row['accuracy']:.3f}" if finished else "-",
+                      f"{row['balanced_accuracy']:.3f}" if finished else "-",
+                      win_rate_with_interval(row) if row["win_rate"] is not None else "no results (failed?)")
+    return table
+
+
+def sweep_markdown(sweep_dir: Path, rows: list[dict[str, Any]]) -> str:
+    lines = [f"# Sweep {sweep_dir}", "", "| run folder | overrides | best step | accuracy | bal. acc | "
+             "win rate [95% CI] |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        finished = row["accuracy"] is not None
+        cells = [_shown_path(row["run_folder"]), row["overrides"] or "-",
+                 str(row["best_step"]) if finished else "-",
+                 f"{row['accuracy']:.3f}" if finished else "-",
+                 f"{row['balanced_accuracy']:.3f}" if finished else "-",
+                 win_rate_with_interval(row) if row["win_rate"] is not None else "no results"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
+    """``sweep_summary.md`` and ``sweep_summary.csv`` in ``sweep_dir``, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return [atomic_write_text(sweep_dir / f"{SWEEP_SUMMARY}.md", sweep_markdown(sweep_dir, rows)),
+            atomic_write_text(sweep_dir / f"{SWEEP_SUMMARY}.csv", buffer.getvalue())]
+
+
+class SweepSummary(Callback):
+    """Hydra callback (``hydra.callbacks.sweep_summary`` in ``conf/train.yaml``): after
+    ``python train.py -m ...``, one table over the sweep's runs (run folder, the overrides that
+    differ, test accuracy and balanced accuracy, win rate with its 95% interval), printed and
+    written as ``sweep_summary.md`` / ``.csv`` in the sweep folder.
+
+    It reads each job's run folder (which ``train.py`` notes in the job's folder) and that run's
+    ``results.json``, so it works with any launcher and with runs that were reused, not retrained."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        rows = sweep_summary(sweep_dir)
+        if not rows:
+            return
+        console = report_console()
+        console.print(sweep_table(sweep_dir, rows))
+        paths = write_sweep_summary(sweep_dir, rows)
+        console.print(f"wrote {', '.join(_shown_path(str(p)) for p in paths)}", highlight=False,
+                      soft_wrap=True)
 
 
 def class_counts_of(splits: dict[str, Split]) -> np.ndarray:

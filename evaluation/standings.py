@@ -126,16 +126,40 @@ def win_rate_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
+def format_p_value(p: float) -> str:
+    """A p-value for a table: ``0.013``, ``<0.001`` below 0.001 (never ``0.000``, which reads as
+    impossible), empty when undefined (NaN)."""
+    if p is None or np.isnan(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_value_text(p: float) -> str:
+    """A p-value in a sentence: ``p=0.013`` or ``p<0.001``."""
+    shown = format_p_value(p)
+    return f"p{shown}" if shown.startswith("<") else f"p={shown or 'n/a'}"
+
+
+def is_p_value_column(name: Any) -> bool:
+    """``p``, ``spearman_p``, ``kendall_p``...: the columns :func:`markdown_table` shows as p-values."""
+    return str(name).strip() == "p" or str(name).endswith("_p")
+
+
 def markdown_table(frame: pd.DataFrame, floats: int = 3) -> str:
-    """A GitHub Markdown table (no extra dependency), floats rounded to ``floats`` places."""
-    def cell(value: Any) -> str:
+    """A GitHub Markdown table (no extra dependency), floats rounded to ``floats`` places and
+    p-value columns (:func:`is_p_value_column`) written by :func:`format_p_value`."""
+    def cell(value: Any, p_value: bool) -> str:
         if isinstance(value, float | np.floating):
+            if p_value:
+                return format_p_value(float(value))
             return "" if np.isnan(value) else f"{value:.{floats}f}"
         return str(value).replace("|", "\\|")
 
+    p_values = [is_p_value_column(c) for c in frame.columns]
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(cell(v, p) for v, p in zip(row, p_values, strict=True)) + " |"
+            for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
@@ -172,8 +196,9 @@ def print_standings(console: Console, standings: pd.DataFrame, pairings: pd.Data
         if frame is None:
             continue
         table = Table(title=caption)
-        for column in frame.columns:
-            table.add_column(str(column), justify="left" if column in ("bot", "kind", "a", "b") else "right")
+        for column in frame.columns:  # "0.512 [0.490, 0.534]" on one line, however narrow the console
+            table.add_column(str(column), justify="left" if column in ("bot", "kind", "a", "b") else "right",
+                             no_wrap="CI]" in str(column))
         for row in frame.itertuples(index=False):
             table.add_row(*(str(v) for v in row))
         console.print(table)

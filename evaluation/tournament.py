@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from agents.artifacts import TOURNAMENT, atomic_write_text, describe_kind, folder_kind, folder_lock
 from agents.rl.ray_runtime import init_ray
@@ -55,6 +54,7 @@ from envs.engine import DRAW, DuelEngine
 from envs.match_runner import wave_seeds
 from envs.params import GameParams
 from envs.seeding import derived_seed
+from envs.terminal import progress_bar
 from evaluation.guard import GuardedPolicy
 from evaluation.participants import Participant, artifact_sha256
 from evaluation.protocol import code_version
@@ -498,8 +498,8 @@ def run_tournament(participants: Sequence[Participant], *, out_dir: str | Path,
         else:
             log.create({"fingerprint": expected})
         todo = [b for b in blocks if b.key not in done]
-        bar = tqdm(total=sum(b.num_matches for b in todo), unit="match", desc="tournament",
-                   disable=not progress or not todo)
+        bar = progress_bar(total=sum(b.num_matches for b in todo), unit="match", desc="tournament",
+                           enabled=progress and bool(todo))
         fresh: list[dict[str, Any]] = []
 
         def finished(record: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ def schemas() -> dict[str, object]:
     from agents.rl.config import RLlibPPOConfig, SB3PPOConfig
     from datasets.generate import GenerateConfig
     from evaluation.alignment import AlignmentConfig
+    from evaluation.peers import PeersConfig
     from evaluation.protocol import EvalProtocol
     from evaluation.zoo import ZooConfig
 
@@ -34,7 +35,7 @@ def schemas() -> dict[str, object]:
             "scale/full.yaml": experiment.ScaleConfig, "scale/small.yaml": experiment.ScaleConfig,
             "generate.yaml": GenerateConfig, "play.yaml": play.PlayConfig, "demo.yaml": demo.DemoConfig,
             "alignment.yaml": AlignmentConfig, "zoo/default.yaml": ZooConfig, "zoo/small.yaml": ZooConfig,
-            "serve.yaml": serve.ServeConfig}
+            "serve.yaml": serve.ServeConfig, "peers.yaml": PeersConfig}
 
 
 def restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:

@@ -253,6 +253,8 @@ def ppo_config(bc_checkpoint: str | Path | None, *, module_id: str = DEFAULT_MOD
                   .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id: spec}))
                   .env_runners(num_env_runners=num_env_runners,
                                num_envs_per_env_runner=num_envs_per_env_runner))
+    # no system-usage sampling: it is not reported, and without gputil it warns on every run
+    config = config.debugging(log_sys_usage=False)
     if seed is not None:
         config = config.debugging(seed=seed)
     if training:

@@ -38,7 +38,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rich.console import Console
-from tqdm.auto import tqdm
 
 from agents.artifacts import (
     MANIFEST_NAME,
@@ -54,6 +53,7 @@ from agents.networks import PolicyNetwork
 from agents.rl.ray_runtime import init_ray
 from agents.rl.rllib_module import DEFAULT_MODULE_ID, learning_module_id, policy_network_from_algo, ppo_config
 from agents.tracker import RunTracker
+from envs.terminal import progress_bar
 
 
 def build_algo(cfg: Any, run_dir: Path) -> Any:
@@ -280,8 +280,8 @@ def train_rllib(cfg: Any, run_dir: Path, tracker: RunTracker,
         network: PolicyNetwork = policy_network_from_algo(algo)
         if state is None:
             tracker.evaluate(network, 0)  # the starting point of every curve: the BC bot (or random init)
-        iterations = tqdm(range(start_iteration, agent.iterations), desc=run_dir.name, unit="iter",
-                          disable=not cfg.train.progress, initial=start_iteration, total=agent.iterations)
+        iterations = progress_bar(range(start_iteration, agent.iterations), desc=run_dir.name, unit="iter",
+                                  enabled=cfg.train.progress, initial=start_iteration, total=agent.iterations)
         for iteration in iterations:
             start = time.perf_counter()
             result = algo.train()

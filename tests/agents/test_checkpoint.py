@@ -151,3 +151,21 @@ def test_corrupt_manifest_json_is_named(saved):
     (path / MANIFEST_NAME).write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load(path)
+
+
+def test_a_missing_run_says_which_command_makes_it(tmp_path, monkeypatch):
+    from agents.checkpoint import checkpoint_dir
+    from agents.errors import REBALANCE_NAMES, missing_bot_hint
+    from agents.rebalance import Rebalance
+
+    assert REBALANCE_NAMES == tuple(r.value for r in Rebalance)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="make it first with python train.py agent=bc "
+                       "agent.rebalance=oversample experiment=lecture$"):
+        checkpoint_dir("runs/lecture/oversample_seed0/best")
+    assert missing_bot_hint("runs/lecture/focal_seed2/export") == (
+        "make it first with python train.py agent=bc agent.rebalance=focal experiment=lecture seed=2 "
+        "&& python export.py bot=runs/lecture/focal_seed2")
+    assert missing_bot_hint("elsewhere/runs/x/none_seed0").endswith(
+        "experiment=x train.logdir=elsewhere/runs")
+    assert "python train.py" in missing_bot_hint("runs/teachers/ppo_h256_seed0")  # no exact command known
