@@ -30,7 +30,8 @@ HYDRA_SCRIPTS = {"train.py": ("train", "train"), "tournament.py": ("tournament",
                  "experiment.py": ("experiment", "experiment"), "demo.py": ("demo", "demo"),
                  "serve.py": ("serve", "serve"),
                  "datasets.generate": ("datasets.generate", "generate"),
-                 "evaluation.alignment": ("evaluation.alignment", "alignment")}
+                 "evaluation.alignment": ("evaluation.alignment", "alignment"),
+                 "evaluation.peers": ("evaluation.peers", "peers")}
 RUN_PATH = re.compile(r"runs/[^\s'\",\]\)]+")
 
 
@@ -109,6 +110,8 @@ def written_paths(command: str) -> list[str]:
         return ["runs/zoo" if cfg.zoo.name == "default" else f"runs/zoo_{cfg.zoo.name}"]
     if script == "tournament.py":
         return [cfg.tournament.out_dir]
+    if script == "evaluation.peers":
+        return [f"{cfg.out_dir}/seed{cfg.seed}"]
     return []
 
 
@@ -124,7 +127,7 @@ COMMANDS = sorted({c for page in PAGES for c in page_commands(page) if split(c)[
 def test_the_docs_have_commands_for_every_entry_script():
     scripts = {split(c)[0] for c in COMMANDS}
     assert {"train.py", "tournament.py", "export.py", "play.py", "experiment.py", "serve.py",
-            "datasets.generate", "evaluation.alignment"} <= scripts
+            "datasets.generate", "evaluation.alignment", "evaluation.peers"} <= scripts
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -155,3 +158,25 @@ def test_the_check_catches_a_run_used_before_it_is_made(tmp_path):
     assert read_paths(commands[0], written_paths(commands[0])) == ["runs/lecture/oversample_seed0"]
     assert written_paths(commands[1]) == ["runs/lecture/oversample_seed0"]
     assert written_paths(commands[2]) == ["runs/lecture/oversample_seed0/export"]
+
+
+ARGPARSE_MODULES = ("datasets.importer", "datasets.minari_format")
+ARGPARSE_COMMANDS = sorted({c for page in PAGES for c in page_commands(page)
+                            if shlex.split(c)[1:2] == ["-m"] and shlex.split(c)[2] in ARGPARSE_MODULES})
+
+
+def test_the_docs_show_the_argparse_commands():
+    assert {shlex.split(c)[2] for c in ARGPARSE_COMMANDS} == set(ARGPARSE_MODULES)
+
+
+@pytest.mark.parametrize("command", ARGPARSE_COMMANDS)
+def test_argparse_command_parses(command):
+    words = shlex.split(command)
+    importlib.import_module(words[2])._parser().parse_args(words[3:])  # SystemExit(2) on a bad option
+
+
+@pytest.mark.parametrize("command", sorted({c for page in PAGES for c in page_commands(page)}))
+def test_no_command_has_optional_brackets_that_fail_when_pasted(command):
+    """``[--matches m.csv]`` documents an option but pastes as two file names."""
+    bracketed = [w for w in shlex.split(command) if "=" not in w and (w.startswith("[") or w.endswith("]"))]
+    assert not bracketed, f"{command}: {bracketed}"
