@@ -94,3 +94,10 @@ def test_an_unknown_table_marker_fails_the_build():
 
     with pytest.raises(ValueError, match="unknown table marker 'observations'"):
         hooks.on_page_markdown("<!-- fightlab:observations -->", Page, None, None)
+
+
+def test_every_docs_file_is_tracked_by_git():
+    """A docs page the .gitignore hides builds here and breaks the site in a clean clone."""
+    result = subprocess.run(["git", "check-ignore", "--no-index", *map(str, (ROOT / "docs").rglob("*"))],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout == "", f"ignored by .gitignore: {result.stdout}"
