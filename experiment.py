@@ -184,7 +184,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         tournament["eval.dataset.path"] = data
     run_step(console, "tournament.py", tournament)
     console.print(f"experiment {root.name}: the table is {out / 'report.md'}, the standings "
-                  f"{out / 'results.md'}; plots and TensorBoard: tensorboard --logdir {root}")
+                  f"{out / 'results.md'}; plots and TensorBoard: tensorboard --logdir {root}", soft_wrap=True)
     return out
 
 

@@ -62,6 +62,7 @@ from agents.export import (
     observation_delay,
     quantize_int8,
     staging_dir,
+    timing_spec,
     write_onnx,
 )
 from agents.networks import parameter_count
@@ -77,7 +78,6 @@ from agents.onnx_policy import (
 )
 from agents.requirements import online_timing, requirements_sheet, sheet_rows
 from envs.config_checks import check_overrides_or_exit
-from envs.params import GameParams
 from evaluation import protocol as eval_protocol
 from evaluation.offline import SCALAR_METRICS, evaluate_policy
 from evaluation.online import evaluate_online
@@ -217,11 +217,7 @@ def export_bundle(checkpoint: str | Path, target: str | Path, settings: ExportSe
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **interface_spec(policy.network.num_actions),
             "models": models,
-            "timing": {"frame_rate": GameParams().fps, "decision_every_frames": 1,
-                       "observation_delay_frames": delay, "observation_delay_source": delay_source,
-                       "usage": "one call per bot per frame; feed the observation of the frame "
-                                "observation_delay_frames ago (0: the current frame); the command "
-                                "applies to the current frame, NO_ACTION = press nothing new"},
+            "timing": timing_spec(delay, delay_source),
             "logit_adjustment_folded": None if policy.logit_adjustment is None
             else [float(v) for v in policy.logit_adjustment.cpu().numpy()],
             "parity": parity, "metrics": metrics, "quantization": quantization,

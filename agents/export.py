@@ -37,6 +37,7 @@ from agents.networks import PolicyNetwork
 from agents.onnx_policy import FORMAT, INPUT_NAME, OUTPUT_NAME, OnnxPolicy, open_session
 from envs.actions import ACTION_NAMES
 from envs.observation import ENCODING_VERSION, OBS_DIM, observation_field_table
+from envs.params import GameParams
 
 OPSET = 17
 
@@ -223,6 +224,16 @@ def interface_spec(num_actions: int) -> dict[str, Any]:
         "observation": {"encoding_version": ENCODING_VERSION, "egocentric": True,
                         "fields": observation_field_table()},
     }
+
+
+def timing_spec(observation_delay: int, observation_delay_source: str) -> dict[str, Any]:
+    """When the engine calls the bot: every frame, on the observation of ``observation_delay`` frames ago."""
+    return {"frame_rate": GameParams().fps, "decision_every_frames": 1,
+            "observation_delay_frames": observation_delay,
+            "observation_delay_source": observation_delay_source,
+            "usage": "one call per bot per frame; feed the observation of the frame "
+                     "observation_delay_frames ago (0: the current frame); the command "
+                     "applies to the current frame, NO_ACTION = press nothing new"}
 
 
 def model_entry(path: Path) -> dict[str, Any]:

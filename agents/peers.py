@@ -43,11 +43,10 @@ import torch
 from torch import nn
 
 from agents.artifacts import atomic_write_text, write_folder
-from agents.export import interface_spec, json_safe, model_entry, write_onnx
-from agents.onnx_policy import FORMAT, FORMAT_VERSION, MODEL_FILES, OnnxPolicy, load_bundle
+from agents.export import interface_spec, json_safe, model_entry, timing_spec, write_onnx
+from agents.onnx_policy import FORMAT, FORMAT_VERSION, MODEL_FILES
 from envs.actions import NUM_ACTIONS
 from envs.observation import OBS_DIM
-from envs.params import GameParams
 from envs.seeding import derived_seed
 
 D3RLPY_PEERS = ("d3rlpy_bc", "d3rlpy_cql")
@@ -236,6 +235,7 @@ def save_peer_bundle(scores: nn.Module, out: str | Path, *, name: str, provenanc
     play the bot at the delay it learned with and to score it on its own test split.
     """
     out = Path(out)
+    delay = int((provenance.get("training_dataset") or {}).get("observation_delay") or 0)
     with write_folder(out, kind=FORMAT, overwrite=overwrite,
                       overwrite_hint="pass overwrite=true to replace it, or choose another out_dir") as tmp:
         with warnings.catch_warnings():  # d3rlpy's policy builds a Categorical: a tracer note, no effect
@@ -246,20 +246,12 @@ def save_peer_bundle(scores: nn.Module, out: str | Path, *, name: str, provenanc
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **interface_spec(NUM_ACTIONS),
             "models": {"fp32": model_entry(model_path)},
-            "timing": {"frame_rate": GameParams().fps, "decision_every_frames": 1,
-                       "observation_delay_frames": int((provenance.get("training_dataset") or {})
-                                                       .get("observation_delay") or 0),
-                       "usage": "one call per bot per frame; argmax of the output is the command"},
+            "timing": timing_spec(delay, "training dataset"),
             "peer": name,
             "provenance": json_safe(provenance),
         }
         atomic_write_text(tmp / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return out
-
-
-def load_peer(path: str | Path) -> OnnxPolicy:
-    """A saved peer as a Policy (the ONNX bundle loader: checks the manifest and hash, never unpickles)."""
-    return load_bundle(path)
 
 
 def train_and_save(name: str, data: PeerData, settings: PeerSettings, seed: int, out: str | Path, *,

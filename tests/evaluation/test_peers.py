@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
+from agents.onnx_policy import load_bundle
 from agents.peers import (
     IMITATION_INSTALL,
     IMITATION_PEER,
     PeerData,
     PeerSettings,
     imitation_missing,
-    load_peer,
     train_and_save,
 )
 from datasets.episodes import build_episodes
@@ -69,7 +69,7 @@ def test_a_d3rlpy_peer_is_an_onnx_bundle_that_loads_without_pickle(name, d3rlpy_
     bundle = d3rlpy_bundles[name]
     assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json", "model.onnx"]  # no .d3, no .pt
     _no_unpickling(monkeypatch)
-    policy = load_peer(bundle)
+    policy = load_bundle(bundle)
     actions = policy.act(train_data[0].observations[:256])
     assert actions.shape == (256,) and ((actions >= 0) & (actions < NUM_ACTIONS)).all()
     assert policy.logits(train_data[0].observations[:4]).shape == (4, NUM_ACTIONS)
@@ -81,11 +81,11 @@ def test_a_d3rlpy_peer_is_an_onnx_bundle_that_loads_without_pickle(name, d3rlpy_
 
 def test_same_seed_same_peer_and_another_seed_another(train_data, d3rlpy_bundles, tmp_path):
     data, info = train_data
-    again = load_peer(train_and_save("d3rlpy_bc", data, SETTINGS, 0, tmp_path / "again",
+    again = load_bundle(train_and_save("d3rlpy_bc", data, SETTINGS, 0, tmp_path / "again",
                                      provenance={"training_dataset": info})[0])
-    other = load_peer(train_and_save("d3rlpy_bc", data, SETTINGS, 1, tmp_path / "other",
+    other = load_bundle(train_and_save("d3rlpy_bc", data, SETTINGS, 1, tmp_path / "other",
                                      provenance={"training_dataset": info})[0])
-    first = load_peer(d3rlpy_bundles["d3rlpy_bc"])
+    first = load_bundle(d3rlpy_bundles["d3rlpy_bc"])
     sample = data.observations[:512]
     np.testing.assert_allclose(again.logits(sample), first.logits(sample), rtol=1e-5, atol=1e-6)
     assert not np.allclose(other.logits(sample), first.logits(sample))
@@ -136,7 +136,7 @@ def test_imitation_bc_trains_and_plays_as_a_bundle(train_data, tmp_path, tmp_pat
     path, _ = train_and_save(IMITATION_PEER, data, SETTINGS, 0, tmp_path / IMITATION_PEER,
                              provenance={"training_dataset": info})
     _no_unpickling(monkeypatch)
-    policy = load_peer(path)
+    policy = load_bundle(path)
     actions = policy.act(data.observations[:128])
     assert actions.shape == (128,) and policy.manifest["provenance"]["library"]["package"] == "imitation"
 
